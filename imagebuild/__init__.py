@@ -1,0 +1,3 @@
+"""imagebuild: make for AI-generated images."""
+
+__version__ = "0.1.0"

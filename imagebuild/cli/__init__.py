@@ -1,0 +1,35 @@
+"""The command line: ``imagebuild validate|plan|build``, one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from imagebuild import __version__
+from imagebuild.cli import build, plan, validate
+from imagebuild.errors import ImageBuildError
+
+COMMANDS = (validate, plan, build)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="imagebuild", description="make for AI-generated images")
+    root.add_argument("--version", action="version", version=f"imagebuild {__version__}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    try:
+        code: int = arguments.handler(arguments)
+    except ImageBuildError as error:
+        print(str(error), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code

@@ -1,0 +1,122 @@
+"""Every error imagebuild reports on purpose.
+
+    ImageBuildError                 one line for the user, exit code 1
+    ├── ManifestError               bad input, located: path:line:col: target NAME: message
+    ├── ManifestErrors              several ManifestErrors found in one pass, one line each
+    ├── UsageError                  bad command line (exit code 2)
+    ├── RefusedError                the build refuses before touching anything
+    │   ├── FrozenError             --frozen found work to do
+    │   └── CostLimitError          --max-cost would be exceeded
+    ├── ConcurrentBuildError        another build holds the manifest's build lock
+    └── ProviderError               a provider failed one generation
+        ├── AuthenticationError     the API key was refused
+        ├── InsufficientCreditsError
+        ├── InvalidRequestError     the provider rejected a request field
+        └── TransientError          worth retrying: timeouts, 429, 5xx, dropped connections
+
+Anything else escaping the command line is a bug in imagebuild, not in the input.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a manifest file; line and column count from 1."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+class ImageBuildError(Exception):
+    """Base class: the message is shown to the user as one line."""
+
+    exit_code = 1
+
+
+class ManifestError(ImageBuildError):
+    """A manifest is invalid; the message names where and which target."""
+
+    def __init__(
+        self, message: str, location: Location | None = None, target: str | None = None
+    ) -> None:
+        self.message = message
+        self.location = location
+        self.target = target
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        parts = []
+        if self.location is not None:
+            parts.append(str(self.location))
+        if self.target is not None:
+            parts.append(f"target {self.target}")
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class ManifestErrors(ImageBuildError):
+    """Several located errors, reported one per line."""
+
+    def __init__(self, errors: list[ManifestError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+
+class UsageError(ImageBuildError):
+    exit_code = 2
+
+
+class RefusedError(ImageBuildError):
+    """The build stopped before spending or writing anything."""
+
+
+class FrozenError(RefusedError):
+    pass
+
+
+class CostLimitError(RefusedError):
+    pass
+
+
+class ConcurrentBuildError(ImageBuildError):
+    pass
+
+
+class ProviderError(ImageBuildError):
+    """One generation failed; sibling generations are unaffected."""
+
+
+class AuthenticationError(ProviderError):
+    pass
+
+
+class InsufficientCreditsError(ProviderError):
+    pass
+
+
+class InvalidRequestError(ProviderError):
+    def __init__(self, message: str, parameter: str | None = None) -> None:
+        self.parameter = parameter
+        super().__init__(message)
+
+
+class TransientError(ProviderError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+def unknown_name(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown WHAT 'NAME'``, with the closest known name when one is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {what} '{name}'{hint}"

@@ -1,0 +1,1 @@
+"""The imperative shell: providers, outputs, cache, journal and lock writes."""

@@ -1,0 +1,219 @@
+"""Run a plan's steps concurrently: restore from the cache, or generate.
+
+Each finished target is recorded at once (outputs written atomically, cache,
+journal), inside a shielded scope so that an interrupt never leaves a paid
+result half-recorded. Without --keep-going a failure stops new steps from
+starting while the running ones finish, as make does: they are already paid.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import anyio.to_thread
+
+from imagebuild.errors import ImageBuildError
+from imagebuild.execution.journal import Journal
+from imagebuild.planning.cache import Cache
+from imagebuild.planning.files import atomic_write
+from imagebuild.planning.fingerprint import digest_bytes
+from imagebuild.planning.lock import Entry, LockFile
+from imagebuild.planning.plan import Action, Step
+from imagebuild.planning.statcache import StatCache
+from imagebuild.providers.base import Generation, GenerationTask, Provider
+
+
+@dataclass(slots=True)
+class Outcome:
+    step: Step
+    status: str
+    cost: float | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.step.name,
+            "action": str(self.step.action),
+            "status": self.status,
+            "cost": self.cost,
+            "error": self.error,
+        }
+
+
+class Progress(Protocol):
+    def start(self, steps: list[Step]) -> None: ...
+
+    def began(self, step: Step) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Store:
+    """Where results go: the manifest's folder, the cache, the journal, the lock."""
+
+    root: Path
+    lock: LockFile
+    stats: StatCache
+    cache: Cache
+    journal: Journal
+
+
+class Executor:
+    def __init__(
+        self,
+        store: Store,
+        providers: dict[str, Provider],
+        progress: Progress,
+        *,
+        jobs: int,
+        keep_going: bool,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.progress = progress
+        self.jobs = jobs
+        self.keep_going = keep_going
+        self.stopping = False
+        self.interrupted = False
+        self.outcomes: dict[str, Outcome] = {}
+
+    async def run(self, steps: list[Step]) -> list[Outcome]:
+        work = [step for step in steps if step.action is not Action.KEEP]
+        self.progress.start(work)
+        limiter = anyio.CapacityLimiter(max(1, self.jobs))
+        try:
+            async with anyio.create_task_group() as watcher:
+                watcher.start_soon(self._watch_interrupts, watcher.cancel_scope)
+                async with anyio.create_task_group() as runner:
+                    self._runner = runner.cancel_scope
+                    for step in work:
+                        runner.start_soon(self._run, step, limiter)
+                watcher.cancel_scope.cancel()
+        finally:
+            self.progress.close()
+        for step in work:
+            if step.name not in self.outcomes:
+                self.outcomes[step.name] = Outcome(step, "skipped", error="interrupted")
+        return [self.outcomes[step.name] for step in work]
+
+    async def _watch_interrupts(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                self.interrupted = True
+                self.stopping = True
+                self._runner.cancel()
+
+    async def _run(self, step: Step, limiter: anyio.CapacityLimiter) -> None:
+        async with limiter:
+            if self.stopping:
+                self.outcomes[step.name] = Outcome(
+                    step, "skipped", error="build stopped after a failure"
+                )
+                return
+            self.progress.began(step)
+            started = time.monotonic()
+            try:
+                cost = await (
+                    self._restore(step) if step.action is Action.RESTORE else self._generate(step)
+                )
+                outcome = Outcome(step, "ok", cost=cost)
+            except (ImageBuildError, OSError) as error:
+                outcome = Outcome(step, "failed", error=str(error) or type(error).__name__)
+                if not self.keep_going:
+                    self.stopping = True
+            outcome.seconds = time.monotonic() - started
+            self.outcomes[step.name] = outcome
+            self.progress.finished(outcome)
+
+    async def _generate(self, step: Step) -> float | None:
+        target = step.target
+        provider = self.providers[target.provider]
+        task = GenerationTask(
+            target=target.name,
+            fingerprint=step.fingerprint,
+            request=step.request,
+            inputs={path: self.store.root / relative for path, relative in target.inputs.items()},
+            output_format=target.output_format,
+            count=len(target.outputs),
+        )
+        generation = await provider.generate(task, self.store.journal)
+        if len(generation.images) != len(target.outputs):
+            raise ImageBuildError(
+                f"target {target.name}: expected {len(target.outputs)} images, "
+                f"got {len(generation.images)}"
+            )
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._record_generation, step, generation)
+        return generation.cost
+
+    def _record_generation(self, step: Step, generation: Generation) -> None:
+        outputs = []
+        for path, image in zip(step.target.outputs, generation.images, strict=True):
+            digest = digest_bytes(image.data)
+            self.store.cache.store(digest, image.data)
+            atomic_write(self.store.root / path, image.data)
+            self.store.stats.remember(path, digest)
+            output: dict[str, Any] = {"sha256": digest, "size": len(image.data)}
+            if image.image_uuid:
+                output["imageUUID"] = image.image_uuid
+            outputs.append(output)
+        record: dict[str, Any] = {"outputs": outputs, "builtAt": _now()}
+        seed = step.request.get("seed", generation.images[0].seed)
+        for key, value in (
+            ("seed", seed),
+            ("taskUUID", generation.task_id),
+            ("cost", generation.cost),
+        ):
+            if value is not None:
+                record[key] = value
+        self.store.cache.record(step.fingerprint, record)
+        self._record(step, record)
+
+    async def _restore(self, step: Step) -> float:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._restore_files, step)
+        return 0.0
+
+    def _restore_files(self, step: Step) -> None:
+        assert step.cached is not None
+        for path, output in zip(step.target.outputs, step.cached["outputs"], strict=True):
+            self.store.cache.restore(output["sha256"], self.store.root / path)
+            self.store.stats.remember(path, output["sha256"])
+        self._record(step, step.cached)
+
+    def _record(self, step: Step, record: dict[str, Any]) -> None:
+        entry = lock_entry(step, record)
+        self.store.journal.built(step.name, entry)
+        self.store.lock.put(step.name, entry)
+
+
+def lock_entry(step: Step, record: dict[str, Any]) -> Entry:
+    """A lock entry: the cache record plus what ties it to this target."""
+    entry: Entry = {key: value for key, value in record.items() if key != "outputs"}
+    entry["outputs"] = [
+        {"path": path, **output}
+        for path, output in zip(step.target.outputs, record["outputs"], strict=True)
+    ]
+    entry.update(
+        fingerprint=step.fingerprint,
+        provider=step.target.provider,
+        request=step.request,
+        schema=step.target.model.digest,
+    )
+    if step.input_digests:
+        entry["inputs"] = step.input_digests
+    return entry
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,1 @@
+"""Manifests: YAML with source positions, expanded through vars, matrix and Jinja."""

@@ -1,0 +1,219 @@
+"""From a parsed manifest to target specs: vars, defaults, matrix, templates.
+
+Expansion renders every template and checks the manifest's own structure;
+whether a request is acceptable to a model is the registry's business.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagebuild.errors import ManifestError, unknown_name
+from imagebuild.manifest.matrix import MatrixError, expand_matrix
+from imagebuild.manifest.source import Source, ValuePath, load_source
+from imagebuild.manifest.template import TemplateEngine, TemplateError
+
+TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "targets")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+@dataclass(slots=True)
+class TargetSpec:
+    """One expanded target: rendered fields plus where each was written."""
+
+    name: str
+    entry: int
+    fields: dict[str, Any]
+    origins: dict[str, ValuePath]
+    matrix: dict[str, Any] = field(default_factory=dict)
+
+    def origin(self, path: tuple[str | int, ...]) -> ValuePath:
+        """The manifest path a field path of this target was written at."""
+        if not path:
+            return ("targets", self.entry, "name")
+        head = self.origins.get(str(path[0]), ("targets", self.entry, "name"))
+        return (*head, *path[1:])
+
+
+@dataclass(slots=True)
+class Manifest:
+    path: Path
+    source: Source
+    variables: dict[str, Any]
+    providers: dict[str, dict[str, Any]]
+    targets: list[TargetSpec]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def display(self) -> str:
+        return self.source.path
+
+    def error(self, message: str, path: ValuePath, target: str | None = None) -> ManifestError:
+        return ManifestError(message, self.source.locate(path), target)
+
+    def target_error(
+        self, spec: TargetSpec, message: str, field_path: tuple[str | int, ...]
+    ) -> ManifestError:
+        return self.error(message, spec.origin(field_path), spec.name)
+
+
+def load_manifest(path: Path, display: str | None = None) -> Manifest:
+    """Load and expand a manifest; raises a located ManifestError."""
+    source = load_source(path, display)
+    return _Expander(source, path.resolve()).expand()
+
+
+class _Expander:
+    def __init__(self, source: Source, path: Path) -> None:
+        self.source = source
+        self.path = path
+        self.engine = TemplateEngine(path.parent)
+
+    def error(self, message: str, path: ValuePath, target: str | None = None) -> ManifestError:
+        return ManifestError(message, self.source.locate(path, key=True), target)
+
+    def expand(self) -> Manifest:
+        document = self.source.data
+        if not isinstance(document, dict):
+            raise self.error("a manifest is a mapping with version and targets", ())
+        for key in document:
+            if key not in TOP_LEVEL_KEYS:
+                raise self.error(unknown_name("top-level key", key, TOP_LEVEL_KEYS), (key,))
+        if document.get("version") != 1:
+            raise self.error("version must be 1", ("version",) if "version" in document else ())
+        variables = self._variables(self._mapping(document, "vars"))
+        defaults = self._mapping(document, "defaults")
+        providers = self._providers(self._mapping(document, "providers"))
+        entries = document.get("targets")
+        if not isinstance(entries, list) or not entries:
+            raise self.error("targets must be a non-empty list", ("targets",))
+        targets: list[TargetSpec] = []
+        seen: dict[str, int] = {}
+        context = self.engine.context(variables)
+        for index, entry in enumerate(entries):
+            for spec in self._entry(index, entry, defaults, context):
+                if spec.name in seen:
+                    first = self.source.locate(("targets", seen[spec.name]))
+                    raise self.error(
+                        f"duplicate target name '{spec.name}' (also defined at line {first.line})",
+                        ("targets", index, "name"),
+                        spec.name,
+                    )
+                seen[spec.name] = index
+                targets.append(spec)
+        return Manifest(self.path, self.source, variables, providers, targets)
+
+    def _mapping(self, document: dict[str, Any], key: str) -> dict[str, Any]:
+        value = document.get(key, {})
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(f"{key} must be a mapping", (key,))
+        return value
+
+    def _variables(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Variables may use the ones defined before them."""
+        variables: dict[str, Any] = {}
+        for name, value in raw.items():
+            variables[name] = self._render(
+                value, self.engine.context(variables), ("vars", name), None
+            )
+        return variables
+
+    def _providers(self, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        for name, settings in raw.items():
+            if not isinstance(settings, dict):
+                raise self.error(
+                    f"provider settings for '{name}' must be a mapping", ("providers", name)
+                )
+            for secret in ("key", "apiKey", "token", "api_key"):
+                if secret in settings:
+                    raise self.error(
+                        f"providers.{name}.{secret}: keys come from the environment, "
+                        "never from the manifest",
+                        ("providers", name, secret),
+                    )
+        return raw
+
+    def _entry(
+        self, index: int, entry: Any, defaults: dict[str, Any], context: dict[str, Any]
+    ) -> list[TargetSpec]:
+        where: ValuePath = ("targets", index)
+        if not isinstance(entry, dict):
+            raise self.error("a target must be a mapping", where)
+        if "name" not in entry:
+            raise self.error("target has no name", where)
+        matrix = entry.get("matrix")
+        fields = _merge(defaults, {k: v for k, v in entry.items() if k != "matrix"})
+        origins: dict[str, ValuePath] = {
+            key: (*where, key) if key in entry else ("defaults", key) for key in fields
+        }
+        combinations: list[dict[str, Any]] = [{}]
+        if matrix is not None:
+            if not isinstance(matrix, dict):
+                raise self.error("matrix must be a mapping of lists", (*where, "matrix"))
+            rendered = self._render(matrix, context, (*where, "matrix"), None)
+            try:
+                combinations = expand_matrix(rendered)
+            except MatrixError as error:
+                raise self.error(str(error), (*where, "matrix", *error.key)) from None
+        templated = [key for key, value in fields.items() if key != "name" and _has_template(value)]
+        specs = []
+        for combination in combinations:
+            local = {**context, **combination, "matrix": combination} if combination else context
+            name = self._render(fields["name"], local, origins["name"], None)
+            if not isinstance(name, str) or not NAME_PATTERN.match(name):
+                raise self.error(
+                    f"invalid target name {name!r}: use letters, digits, '.', '_' and '-'",
+                    origins["name"],
+                )
+            local = {**local, "name": name}
+            values = dict(fields)
+            values["name"] = name
+            for key in templated:
+                values[key] = self._render(fields[key], local, origins[key], name)
+            specs.append(TargetSpec(name, index, values, origins, combination))
+        return specs
+
+    def _render(
+        self, value: Any, context: Mapping[str, Any], path: ValuePath, target: str | None
+    ) -> Any:
+        if isinstance(value, str):
+            try:
+                return self.engine.render(value, context)
+            except TemplateError as error:
+                raise ManifestError(str(error), self.source.locate(path), target) from None
+        if isinstance(value, list):
+            return [self._render(item, context, (*path, i), target) for i, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self._render(v, context, (*path, k), target) for k, v in value.items()}
+        return value
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else in override wins."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = _merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return TemplateEngine.is_template(value)
+    if isinstance(value, list):
+        return any(_has_template(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_template(item) for item in value.values())
+    return False

@@ -1,0 +1,101 @@
+"""The offline half of every command: load, expand, resolve, select, plan.
+
+Nothing here touches the network; the only write is the stat cache, and
+only when the caller saves it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+from imagebuild.errors import ManifestError, ManifestErrors, unknown_name
+from imagebuild.manifest.expand import Manifest, load_manifest
+from imagebuild.planning.cache import Cache
+from imagebuild.planning.lock import LockFile
+from imagebuild.planning.plan import Plan, PlanOptions, make_plan
+from imagebuild.planning.statcache import StatCache
+from imagebuild.registry.models import builtin_registry
+from imagebuild.targets import Target, resolve_targets
+from imagebuild.workspace import Workspace
+
+DEFAULT_MANIFEST = "imagebuild.yaml"
+
+
+@dataclass(slots=True)
+class Session:
+    manifest: Manifest
+    workspace: Workspace
+    targets: list[Target]
+    all_names: set[str]
+
+    @property
+    def selected_all(self) -> bool:
+        return len(self.targets) == len(self.all_names)
+
+    def prices(self) -> dict[str, dict[str, float]]:
+        return {
+            name: dict(settings.get("prices", {}))
+            for name, settings in self.manifest.providers.items()
+        }
+
+
+def open_session(
+    path: str, *, provider: str | None = None, patterns: list[str] | None = None
+) -> Session:
+    manifest = load_manifest(Path(path), display=path)
+    targets = resolve_targets(manifest, builtin_registry(), provider)
+    names = {target.name for target in targets}
+    selected = select_targets(manifest, targets, patterns or [])
+    return Session(manifest, Workspace(manifest.path), selected, names)
+
+
+def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str]) -> list[Target]:
+    """Targets named by ``-t``: exact names or shell globs; each must match something."""
+    if not patterns:
+        return targets
+    names = [target.name for target in targets]
+    chosen: set[str] = set()
+    for pattern in patterns:
+        matched = fnmatch.filter(names, pattern)
+        if not matched:
+            raise ManifestError(
+                unknown_name("target", pattern, names), manifest.source.locate(("targets",))
+            )
+        chosen.update(matched)
+    return [target for target in targets if target.name in chosen]
+
+
+def check_requests(manifest: Manifest, targets: list[Target]) -> None:
+    """Validate requests against their model schemas; every problem is reported."""
+    if not targets:
+        return
+    from imagebuild.registry.validation import find_problems
+
+    errors = []
+    for target in targets:
+        for problem in find_problems(target.model, target.request):
+            origin = target.spec.origin(target.manifest_field(problem.path))
+            errors.append(
+                ManifestError(
+                    problem.message, manifest.source.locate(origin, key=problem.at_key), target.name
+                )
+            )
+    if errors:
+        raise ManifestErrors(errors) if len(errors) > 1 else errors[0]
+
+
+def plan_session(
+    session: Session,
+    lock: LockFile,
+    stats: StatCache,
+    cache: Cache,
+    *,
+    force: bool = False,
+    reseed: bool = False,
+) -> Plan:
+    options = PlanOptions(force=force, reseed=reseed, prices=session.prices())
+    plan = make_plan(session.targets, lock, stats, cache, options)
+    check_requests(session.manifest, plan.unvalidated)
+    return plan

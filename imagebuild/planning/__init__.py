@@ -1,0 +1,1 @@
+"""Everything between a validated target and a decision: pure, offline, no network."""

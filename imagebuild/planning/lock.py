@@ -1,0 +1,67 @@
+"""The lock file: ``NAME.lock.json`` beside ``NAME.yaml``, committed to git.
+
+One entry per target, keys sorted, two-space indentation, so diffs and merges
+stay per target. Written once per build (never per target): the journal
+carries what happened in between.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from imagebuild.errors import Location, ManifestError
+from imagebuild.planning.files import atomic_write
+
+LOCK_VERSION = 1
+Entry = dict[str, Any]
+
+
+def lock_path_for(manifest: Path) -> Path:
+    return manifest.with_name(f"{manifest.stem}.lock.json")
+
+
+class LockFile:
+    def __init__(self, path: Path, entries: dict[str, Entry] | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, Entry] = entries or {}
+        self.changed = False
+
+    @classmethod
+    def read(cls, path: Path) -> LockFile:
+        try:
+            document = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return cls(path)
+        except orjson.JSONDecodeError as error:
+            raise ManifestError(
+                f"lock file is not valid JSON: {error}", Location(str(path), 1, 1)
+            ) from None
+        if not isinstance(document, dict) or document.get("version") != LOCK_VERSION:
+            raise ManifestError(
+                f"lock file version is not {LOCK_VERSION}", Location(str(path), 1, 1)
+            )
+        return cls(path, document.get("targets", {}))
+
+    def get(self, name: str) -> Entry | None:
+        return self.entries.get(name)
+
+    def put(self, name: str, entry: Entry) -> None:
+        self.entries[name] = entry
+        self.changed = True
+
+    def drop(self, names: set[str]) -> None:
+        for name in names:
+            if self.entries.pop(name, None) is not None:
+                self.changed = True
+
+    def render(self) -> bytes:
+        document = {"version": LOCK_VERSION, "targets": self.entries}
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+    def write(self) -> None:
+        if self.changed:
+            atomic_write(self.path, self.render())
+            self.changed = False

@@ -1,0 +1,194 @@
+"""The plan: for every target, keep, restore, generate or derive, and why.
+
+A plan is a value: printable, serialisable, testable. Making it reads the
+lock, the stat cache and the cache index, and writes nothing but the stat
+cache (and that only when the caller saves it).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from imagebuild.errors import ManifestError
+from imagebuild.planning.cache import Cache
+from imagebuild.planning.fingerprint import fingerprint
+from imagebuild.planning.lock import LockFile
+from imagebuild.planning.reasons import CHECKERS, Candidate
+from imagebuild.planning.statcache import StatCache
+from imagebuild.targets import Target
+
+_SEEDS = random.SystemRandom()
+SEED_RANGE = (1, 2**31 - 1)  # inside every seed range the schemas allow
+
+
+class Action(StrEnum):
+    KEEP = "keep"
+    RESTORE = "restore"
+    GENERATE = "generate"
+    DERIVE = "derive"
+
+
+@dataclass(slots=True)
+class Step:
+    target: Target
+    action: Action
+    reasons: list[str]
+    fingerprint: str
+    request: dict[str, Any]
+    input_digests: dict[str, str]
+    estimated_cost: float | None
+    cached: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": str(self.action),
+            "reasons": self.reasons,
+            "estimatedCost": self.estimated_cost,
+            "outputs": list(self.target.outputs),
+        }
+
+
+@dataclass(slots=True)
+class Plan:
+    steps: list[Step]
+    unvalidated: list[Target] = field(default_factory=list)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for step in self.steps if step.action is action)
+
+    @property
+    def estimated_cost(self) -> float:
+        return round(sum(step.estimated_cost or 0.0 for step in self.steps), 6)
+
+    @property
+    def unpriced(self) -> list[Step]:
+        return [s for s in self.steps if s.action is Action.GENERATE and s.estimated_cost is None]
+
+    @property
+    def work(self) -> list[Step]:
+        return [step for step in self.steps if step.action is not Action.KEEP]
+
+    def to_json(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {str(action): self.count(action) for action in Action}
+        summary["estimatedCost"] = self.estimated_cost
+        return {"targets": [step.to_json() for step in self.steps], "summary": summary}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    force: bool = False
+    reseed: bool = False
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def make_plan(
+    targets: list[Target], lock: LockFile, stats: StatCache, cache: Cache, options: PlanOptions
+) -> Plan:
+    """Decide each target. Requests whose fingerprint the lock already saw
+    validated under the same schema are listed as not needing validation."""
+    steps = []
+    unvalidated = []
+    for target in targets:
+        entry = lock.get(target.name)
+        request = _with_seed(target, entry, options.reseed)
+        digests = _input_digests(target, stats)
+        fingerprinted = _substitute_inputs(request, target, digests)
+        target_fingerprint = fingerprint(target.provider, fingerprinted)
+        if (
+            entry is None
+            or entry.get("fingerprint") != target_fingerprint
+            or entry.get("schema") != target.model.digest
+        ):
+            unvalidated.append(target)
+        candidate = Candidate(target, entry, target_fingerprint, request, digests)
+        reasons = [reason for checker in CHECKERS for reason in checker(candidate, stats)]
+        if options.force:
+            reasons.append("forced (--force)")
+        steps.append(_decide(candidate, reasons, cache, options))
+    return Plan(steps, unvalidated)
+
+
+def _decide(candidate: Candidate, reasons: list[str], cache: Cache, options: PlanOptions) -> Step:
+    target = candidate.target
+    step = Step(
+        target,
+        Action.KEEP,
+        reasons,
+        candidate.fingerprint,
+        candidate.request,
+        candidate.input_digests,
+        0.0,
+    )
+    if not reasons:
+        return step
+    cached = None if options.force else cache.lookup(candidate.fingerprint)
+    if cached is not None and len(cached.get("outputs", ())) == len(target.outputs):
+        step.action, step.cached = Action.RESTORE, cached
+        return step
+    step.action = Action.GENERATE
+    step.estimated_cost = _estimate(target, options.prices)
+    return step
+
+
+def _with_seed(target: Target, entry: dict[str, Any] | None, reseed: bool) -> dict[str, Any]:
+    """A manifest seed wins; otherwise the locked one is kept, so a prompt tweak
+    keeps the composition. A new target, or --reseed, draws one."""
+    if not target.model.seed or "seed" in target.request:
+        return target.request
+    locked = entry.get("seed") if entry is not None and not reseed else None
+    seed = locked if isinstance(locked, int) else _SEEDS.randint(*SEED_RANGE)
+    return {**target.request, "seed": seed}
+
+
+def _input_digests(target: Target, stats: StatCache) -> dict[str, str]:
+    digests = {}
+    for path, relative in target.inputs.items():
+        digest = stats.digest(relative)
+        if digest is None:
+            raise ManifestError(f"input file not found: {relative}", target=target.name)
+        digests[_dotted(path)] = digest
+    return digests
+
+
+def _substitute_inputs(
+    request: dict[str, Any], target: Target, digests: dict[str, str]
+) -> dict[str, Any]:
+    """The request as fingerprinted: input paths replaced by content digests,
+    so moving an input file does not regenerate."""
+    if not digests:
+        return request
+    copy: dict[str, Any] = _deep_copy(request)
+    for path in target.inputs:
+        node: Any = copy
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = "sha256:" + digests[_dotted(path)]
+    return copy
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _estimate(target: Target, prices: dict[str, dict[str, float]]) -> float | None:
+    if target.provider == "local":
+        return 0.0
+    model_id = target.request.get("model")
+    price = prices.get(target.provider, {}).get(str(model_id), target.model.price)
+    return None if price is None else round(price * target.number_results, 6)

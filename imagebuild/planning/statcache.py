@@ -1,0 +1,52 @@
+"""Digests of files, remembered by (mtime, size) as doit and DVC do.
+
+A no-op plan must not re-hash every output: a stat is microseconds, a sha256
+of a 4K PNG is milliseconds. Entries whose stat changed are re-hashed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from imagebuild.planning.files import atomic_write, hash_file
+
+Stamp = tuple[int, int]
+
+
+class StatCache:
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root = root
+        self.entries: dict[str, list[object]] = {}
+        self.dirty = False
+        try:
+            self.entries = orjson.loads(path.read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            self.entries = {}
+
+    def digest(self, relative: str) -> str | None:
+        """The file's sha256, or None when it does not exist."""
+        try:
+            stat = os.stat(self.root / relative)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        known = self.entries.get(relative)
+        if known is not None and known[0] == stat.st_mtime_ns and known[1] == stat.st_size:
+            return str(known[2])
+        digest = hash_file(self.root / relative)
+        self.remember(relative, digest)
+        return digest
+
+    def remember(self, relative: str, digest: str) -> None:
+        """Record a file just written, so the next plan trusts its stat."""
+        stat = os.stat(self.root / relative)
+        self.entries[relative] = [stat.st_mtime_ns, stat.st_size, digest]
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.dirty:
+            atomic_write(self.path, orjson.dumps(self.entries))
+            self.dirty = False

@@ -1,0 +1,1 @@
+"""Providers: the one interface the executor drives, and its implementations."""

@@ -1,0 +1,83 @@
+"""The embedded offline provider: the deterministic renderer, in worker threads.
+
+Same request, same bytes. Models whose seed is not part of the request
+(ImagineArt 1.5) take their composition from the fingerprint instead, so a
+preview of them is deterministic too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, TaskJournal
+from imagebuild.render import RenderSpec, render
+
+DEFAULT_SIZE = 1024
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, sizes: dict[str, tuple[int, int]] | None = None) -> None:
+        self.default_sizes = sizes or {}
+
+    async def generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
+        specs = render_specs(task, self.default_sizes.get(str(task.request.get("model")), None))
+        images = await anyio.to_thread.run_sync(_render_all, specs)
+        seed = specs[0].seed
+        return Generation([GeneratedImage(data, seed=seed, cost=0.0) for data in images])
+
+    async def aclose(self) -> None:
+        return None
+
+
+def render_specs(task: GenerationTask, default_size: tuple[int, int] | None) -> list[RenderSpec]:
+    """One RenderSpec per requested result, from a Runware-style request."""
+    request = task.request
+    width, height = default_size or (DEFAULT_SIZE, DEFAULT_SIZE)
+    width = int(request.get("width", width))
+    height = int(request.get("height", height))
+    seed = request.get("seed")
+    if not isinstance(seed, int):
+        seed = int(task.fingerprint[:15], 16)
+    prompt = str(request.get("positivePrompt", request.get("prompt", "")))
+    outpaint = request.get("outpaint")
+    common: dict[str, Any] = {
+        "width": width,
+        "height": height,
+        "seed": seed,
+        "prompt": prompt,
+        "negative_prompt": str(request.get("negativePrompt", "")),
+        "output_format": task.output_format,
+        "quality": int(request.get("outputQuality", 95)),
+        "seed_image": _read(task.inputs.get(("seedImage",))),
+        "mask_image": _read(task.inputs.get(("maskImage",))),
+        "strength": float(request.get("strength", 0.8)),
+        "reference_images": tuple(
+            path.read_bytes()
+            for key, path in sorted(task.inputs.items(), key=str)
+            if key[0] == "referenceImages"
+        ),
+        "outpaint": _outpaint(outpaint) if isinstance(outpaint, dict) else None,
+    }
+    return [RenderSpec(index=index, **common) for index in range(task.count)]
+
+
+def _render_all(specs: list[RenderSpec]) -> list[bytes]:
+    return [render(spec) for spec in specs]
+
+
+def _read(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path is not None else None
+
+
+def _outpaint(sides: dict[str, Any]) -> tuple[int, int, int, int]:
+    return (
+        int(sides.get("top", 0)),
+        int(sides.get("right", 0)),
+        int(sides.get("bottom", 0)),
+        int(sides.get("left", 0)),
+    )

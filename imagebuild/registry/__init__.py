@@ -1,0 +1,1 @@
+"""The model registry: one JSON Schema per model, with prices and capabilities."""

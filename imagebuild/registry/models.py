@@ -1,0 +1,109 @@
+"""Model metadata read from ``schemas/models/*.json``.
+
+Each schema carries an ``x-imagebuild`` block (provider, model id, price,
+seed support, prompt field, image inputs, allowed sizes). The generic Runware
+schema (model id null) serves every Runware model without a schema of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from imagebuild.errors import unknown_name
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "models"
+LOCAL_MODEL = "local"
+# Runware's AIR identifiers: source:id@version, e.g. runware:101@1, civitai:139562@297320
+_AIR_ID = re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    key: str
+    provider: str
+    model: str | None
+    price: float | None
+    seed: bool
+    prompt_field: str
+    image_inputs: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...] | None
+    schema: dict[str, Any] = field(repr=False)
+    digest: str = field(repr=False)
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = self.schema.get("properties", {})
+        return props
+
+    @property
+    def default_format(self) -> str | None:
+        default = self.properties.get("outputFormat", {}).get("default")
+        return str(default).upper() if default is not None else None
+
+
+class UnknownModelError(LookupError):
+    pass
+
+
+class Registry:
+    """Finds the schema that validates a (provider, model) pair."""
+
+    def __init__(self, models: list[ModelInfo]) -> None:
+        self.by_model = {info.model: info for info in models if info.model is not None}
+        self.generic = {info.provider: info for info in models if info.model is None}
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> Registry:
+        return cls([_read_model(path) for path in sorted(directory.glob("*.json"))])
+
+    def find(self, provider: str | None, model: str | None) -> ModelInfo:
+        """The model's schema; ``provider`` may differ only when it is ``local``,
+        which renders any model's request offline."""
+        if model is None:
+            if provider in (None, "local"):
+                return self.by_model[LOCAL_MODEL]
+            raise UnknownModelError(f"no model given for provider '{provider}'")
+        info = self.by_model.get(model)
+        if info is not None:
+            if provider not in (None, "local", info.provider):
+                raise UnknownModelError(
+                    f"model '{model}' is served by provider '{info.provider}', not '{provider}'"
+                )
+            return info
+        runware = self.generic.get("runware")
+        if runware is not None and (
+            provider == "runware" or (provider is None and _AIR_ID.match(model))
+        ):
+            return runware
+        raise UnknownModelError(unknown_name("model", model, list(self.by_model)))
+
+
+@cache
+def builtin_registry() -> Registry:
+    return Registry.from_directory(SCHEMAS_DIR)
+
+
+def _read_model(path: Path) -> ModelInfo:
+    raw = path.read_bytes()
+    schema = orjson.loads(raw)
+    meta = schema["x-imagebuild"]
+    sizes = meta.get("sizes")
+    return ModelInfo(
+        key=path.stem,
+        provider=meta["provider"],
+        model=meta["model"],
+        price=meta["price"],
+        seed=bool(meta["seed"]),
+        prompt_field=meta["promptField"],
+        image_inputs=tuple(meta.get("imageInputs", ())),
+        sizes=tuple((int(w), int(h)) for w, h in sizes) if sizes else None,
+        schema=schema,
+        digest=hashlib.sha256(raw).hexdigest()[:16],
+    )

@@ -1,0 +1,119 @@
+"""Validate requests against model schemas, with messages a user can act on.
+
+jsonschema is imported by this module only, and ``plan`` imports it only for
+requests the lock file has not already seen validated under the same schema.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, relevance
+
+from imagebuild.errors import unknown_name
+from imagebuild.registry.models import ModelInfo
+
+RequestPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a request is invalid; ``at_key`` points at the key, not its value."""
+
+    path: RequestPath
+    message: str
+    at_key: bool = False
+
+
+def find_problems(info: ModelInfo, request: dict[str, Any]) -> list[Problem]:
+    """Every top-level schema violation of ``request``, most relevant first."""
+    instance = {**_envelope(info), **request}
+    errors = sorted(_validator(info).iter_errors(instance), key=relevance)
+    return [problem for error in errors for problem in _explain(error, instance)]
+
+
+# A well-formed v4 UUID: the providers set the real one when they submit.
+_PLACEHOLDER_UUID = "00000000-0000-4000-8000-000000000000"
+
+
+def _envelope(info: ModelInfo) -> dict[str, Any]:
+    """The transport fields a provider adds to every task, so that schemas
+    requiring them validate the manifest's part of the request."""
+    envelope: dict[str, Any] = {}
+    task_type = info.properties.get("taskType", {})
+    if "const" in task_type:
+        envelope["taskType"] = task_type["const"]
+    if "taskUUID" in info.properties:
+        envelope["taskUUID"] = _PLACEHOLDER_UUID
+    return envelope
+
+
+_validators: dict[str, Any] = {}
+
+
+def _validator(info: ModelInfo) -> Any:
+    validator = _validators.get(info.digest)
+    if validator is None:
+        cls = jsonschema.validators.validator_for(info.schema)
+        validator = _validators[info.digest] = cls(info.schema, format_checker=cls.FORMAT_CHECKER)
+    return validator
+
+
+def _explain(error: ValidationError, request: dict[str, Any]) -> list[Problem]:
+    path: RequestPath = tuple(error.absolute_path)
+    name = ".".join(str(part) for part in path) or "request"
+    custom = _custom_message(error, request)
+    if custom is not None:
+        return [Problem(path, custom)]
+    value: Any = error.instance
+    expected: Any = error.validator_value
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    match error.validator:
+        case "additionalProperties":
+            known = list(schema.get("properties", {}))
+            return [
+                Problem((*path, extra), unknown_name("field", str(extra), known), at_key=True)
+                for extra in sorted(set(value) - set(known))
+            ]
+        case "required":
+            missing = next((f for f in expected if f not in value), str(expected))
+            return [Problem(path, f"missing required field '{missing}'")]
+        case "dependentRequired":
+            present = next(
+                k
+                for k, needs in expected.items()
+                if k in value and any(n not in value for n in needs)
+            )
+            needs = ", ".join(expected[present])
+            return [Problem((*path, present), f"{present} needs {needs} too (they go together)")]
+        case "enum":
+            allowed = ", ".join(str(v) for v in expected)
+            return [Problem(path, f"{name}: {value!r} is not allowed; allowed: {allowed}")]
+        case "const":
+            return [Problem(path, f"{name}: must be {expected!r}, got {value!r}")]
+        case "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum":
+            bound = error.validator.replace("exclusiveM", "exclusive m")
+            return [Problem(path, f"{name}: {value!r} is out of range ({bound} {expected})")]
+        case "multipleOf":
+            return [Problem(path, f"{name}: {value!r} is not a multiple of {expected}")]
+        case "type":
+            expected = expected
+            return [
+                Problem(path, f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+            ]
+        case "minLength" | "maxLength" | "minItems" | "maxItems":
+            return [Problem(path, f"{name}: {error.message}")]
+    return [Problem(path, f"{name}: {error.message}")]
+
+
+def _custom_message(error: ValidationError, request: dict[str, Any]) -> str | None:
+    """A schema may say ``x-errorMessage`` where jsonschema's words would not help."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    template = schema.get("x-errorMessage")
+    if not isinstance(template, str):
+        return None
+    fields: defaultdict[str, Any] = defaultdict(lambda: "?", request)
+    return template.format_map(fields)

@@ -1,0 +1,225 @@
+"""Resolve expanded target specs into targets: a provider, a model schema, a
+request in the provider's own field names, input files and output paths."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from imagebuild.errors import ManifestError, ManifestErrors
+from imagebuild.manifest.expand import Manifest, TargetSpec
+from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
+
+RequestPath = tuple[str | int, ...]
+
+BUILD_KEYS = frozenset({"name", "output", "provider", "from", "transform", "tags", "prompt"})
+# Set by the providers themselves: a manifest that chose a taskUUID could make
+# two targets share one paid result, or defeat crash recovery.
+MANAGED_FIELDS = frozenset(
+    {
+        "taskType",
+        "taskUUID",
+        "deliveryMethod",
+        "outputType",
+        "includeCost",
+        "webhookURL",
+        "uploadEndpoint",
+    }
+)
+PROVIDERS = ("local", "runware", "runcomfy")
+FORMAT_BY_SUFFIX = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
+SUFFIX_BY_FORMAT = {"PNG": ".png", "JPG": ".jpg", "WEBP": ".webp"}
+_REMOTE_IMAGE = re.compile(
+    r"(?:https?://|data:)|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+)
+
+
+@dataclass(slots=True)
+class Target:
+    spec: TargetSpec
+    provider: str
+    model: ModelInfo
+    request: dict[str, Any]
+    inputs: dict[RequestPath, str]
+    outputs: tuple[str, ...]
+    output_format: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def number_results(self) -> int:
+        count = self.request.get("numberResults", 1)
+        return count if isinstance(count, int) else 1
+
+    def manifest_field(self, path: RequestPath) -> RequestPath:
+        """The manifest's name for a request path (``positivePrompt`` was ``prompt``)."""
+        if path and path[0] == self.model.prompt_field and "prompt" in self.spec.fields:
+            return ("prompt", *path[1:])
+        return path
+
+
+def resolve_targets(
+    manifest: Manifest, registry: Registry, provider_override: str | None = None
+) -> list[Target]:
+    """Every target of the manifest; all problems are reported together."""
+    targets: list[Target] = []
+    errors: list[ManifestError] = []
+    for spec in manifest.targets:
+        try:
+            targets.append(_Resolver(manifest, spec).resolve(registry, provider_override))
+        except ManifestError as error:
+            errors.append(error)
+    if errors:
+        raise ManifestErrors(errors) if len(errors) > 1 else errors[0]
+    return targets
+
+
+def normalise_prompt(text: str) -> str:
+    """Whitespace never changes a picture; collapsing it keeps re-wrapped YAML from regenerating."""
+    return " ".join(text.split())
+
+
+def iter_image_inputs(
+    request: dict[str, Any], fields: tuple[str, ...]
+) -> Iterator[tuple[RequestPath, Any]]:
+    """(path, value) of every image input present, for schema paths like
+    ``referenceImages[]`` or ``controlNet[].guideImage``."""
+    for spec in fields:
+        yield from _walk(request, spec.replace("[]", ".[]").split("."), ())
+
+
+def _walk(node: Any, parts: list[str], path: RequestPath) -> Iterator[tuple[RequestPath, Any]]:
+    if not parts:
+        yield path, node
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "[]":
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                yield from _walk(item, rest, (*path, index))
+    elif isinstance(node, dict) and head in node:
+        yield from _walk(node[head], rest, (*path, head))
+
+
+class _Resolver:
+    def __init__(self, manifest: Manifest, spec: TargetSpec) -> None:
+        self.manifest = manifest
+        self.spec = spec
+
+    def error(self, message: str, field: RequestPath = ()) -> ManifestError:
+        return self.manifest.target_error(self.spec, message, field)
+
+    def resolve(self, registry: Registry, provider_override: str | None) -> Target:
+        fields = self.spec.fields
+        for key in ("from", "transform"):
+            if key in fields:
+                raise self.error(
+                    f"'{key}': derived targets are not supported by this version", (key,)
+                )
+        provider = fields.get("provider")
+        if provider is not None and provider not in PROVIDERS:
+            raise self.error(
+                f"unknown provider '{provider}'; known: {', '.join(PROVIDERS)}", ("provider",)
+            )
+        model_id = fields.get("model")
+        if model_id is not None and not isinstance(model_id, str):
+            raise self.error("model must be a string", ("model",))
+        try:
+            model = registry.find(provider, model_id)
+        except UnknownModelError as error:
+            raise self.error(
+                str(error), ("model",) if model_id is not None else ("provider",)
+            ) from None
+        request = self._request(model)
+        output_format, outputs = self._outputs(model, request)
+        return Target(
+            spec=self.spec,
+            provider=provider_override or provider or model.provider,
+            model=model,
+            request=request,
+            inputs=self._inputs(model, request),
+            outputs=outputs,
+            output_format=output_format,
+        )
+
+    def _request(self, model: ModelInfo) -> dict[str, Any]:
+        fields = self.spec.fields
+        request = {key: value for key, value in fields.items() if key not in BUILD_KEYS}
+        for key in request:
+            if key in MANAGED_FIELDS:
+                raise self.error(f"field '{key}' is set by imagebuild, not by the manifest", (key,))
+        if "prompt" in fields:
+            if model.prompt_field != "prompt" and model.prompt_field in fields:
+                raise self.error(
+                    f"give either prompt or {model.prompt_field}, not both", ("prompt",)
+                )
+            request[model.prompt_field] = fields["prompt"]
+        if model.model is not None:
+            request.setdefault("model", model.model)
+        for key in (model.prompt_field, "negativePrompt"):
+            if isinstance(request.get(key), str):
+                request[key] = normalise_prompt(request[key])
+        return request
+
+    def _outputs(self, model: ModelInfo, request: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        declared = self.spec.fields.get("output")
+        requested = request.get("outputFormat")
+        fmt = str(requested).upper() if requested is not None else None
+        if declared is None:
+            fmt = fmt or model.default_format or "PNG"
+            declared = f"out/{self.spec.name}{SUFFIX_BY_FORMAT.get(fmt, '.png')}"
+        paths = [declared] if isinstance(declared, str) else declared
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            raise self.error("output must be a path or a list of paths", ("output",))
+        formats = {self._suffix_format(path) for path in paths}
+        if len(formats) > 1:
+            raise self.error("all outputs of a target must share one format", ("output",))
+        suffix_format = formats.pop()
+        if fmt is not None and fmt != suffix_format:
+            raise self.error(
+                f"output suffix {PurePosixPath(paths[0]).suffix} does not match outputFormat {fmt}",
+                ("output",),
+            )
+        if fmt is None and "outputFormat" in model.properties:
+            request["outputFormat"] = suffix_format
+        count = request.get("numberResults", 1)
+        count = count if isinstance(count, int) and count > 0 else 1
+        if len(paths) == 1 and count > 1:
+            stem = PurePosixPath(paths[0])
+            paths = [
+                str(stem.with_name(f"{stem.stem}-{i}{stem.suffix}")) for i in range(1, count + 1)
+            ]
+        elif len(paths) != count:
+            raise self.error(f"{len(paths)} outputs listed for numberResults {count}", ("output",))
+        return suffix_format, tuple(self._inside_root(path) for path in paths)
+
+    def _suffix_format(self, path: str) -> str:
+        suffix = PurePosixPath(path).suffix.lower()
+        if suffix not in FORMAT_BY_SUFFIX:
+            raise self.error(f"output '{path}' must end in .png, .jpg, .jpeg or .webp", ("output",))
+        return FORMAT_BY_SUFFIX[suffix]
+
+    def _inside_root(self, path: str) -> str:
+        normal = os.path.normpath(path.replace("\\", "/"))
+        if PurePosixPath(normal).is_absolute() or normal == ".." or normal.startswith("../"):
+            raise self.error(f"output '{path}' escapes the manifest folder", ("output",))
+        return PurePosixPath(normal).as_posix()
+
+    def _inputs(self, model: ModelInfo, request: dict[str, Any]) -> dict[RequestPath, str]:
+        inputs: dict[RequestPath, str] = {}
+        for path, value in iter_image_inputs(request, model.image_inputs):
+            if isinstance(value, dict) and "target" in value:
+                raise self.error("target references are not supported by this version", path)
+            if not isinstance(value, str) or _REMOTE_IMAGE.match(value):
+                continue
+            relative = os.path.normpath(value)
+            if not (self.manifest.root / relative).is_file():
+                raise self.error(f"input file not found: {value}", path)
+            inputs[path] = PurePosixPath(relative).as_posix()
+        return inputs
