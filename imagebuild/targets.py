@@ -4,6 +4,7 @@ request in the provider's own field names, input files and output paths."""
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -177,13 +178,12 @@ class _Resolver:
         paths = [declared] if isinstance(declared, str) else declared
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
             raise self.error("output must be a path or a list of paths", ("output",))
-        formats = {self._suffix_format(path) for path in paths}
-        if len(formats) > 1:
+        suffix_format = self._suffix_format(paths[0])
+        if any(self._suffix_format(path) != suffix_format for path in paths[1:]):
             raise self.error("all outputs of a target must share one format", ("output",))
-        suffix_format = formats.pop()
         if fmt is not None and fmt != suffix_format:
             raise self.error(
-                f"output suffix {PurePosixPath(paths[0]).suffix} does not match outputFormat {fmt}",
+                f"output {paths[0]} does not match outputFormat {fmt}",
                 ("output",),
             )
         if fmt is None and "outputFormat" in model.properties:
@@ -191,28 +191,28 @@ class _Resolver:
         count = request.get("numberResults", 1)
         count = count if isinstance(count, int) and count > 0 else 1
         if len(paths) == 1 and count > 1:
-            stem = PurePosixPath(paths[0])
-            paths = [
-                str(stem.with_name(f"{stem.stem}-{i}{stem.suffix}")) for i in range(1, count + 1)
-            ]
+            stem, suffix = posixpath.splitext(paths[0])
+            paths = [f"{stem}-{index}{suffix}" for index in range(1, count + 1)]
         elif len(paths) != count:
             raise self.error(f"{len(paths)} outputs listed for numberResults {count}", ("output",))
         return suffix_format, tuple(self._inside_root(path) for path in paths)
 
     def _suffix_format(self, path: str) -> str:
-        suffix = PurePosixPath(path).suffix.lower()
+        suffix = posixpath.splitext(path)[1].lower()
         if suffix not in FORMAT_BY_SUFFIX:
             raise self.error(f"output '{path}' must end in .png, .jpg, .jpeg or .webp", ("output",))
         return FORMAT_BY_SUFFIX[suffix]
 
     def _inside_root(self, path: str) -> str:
-        normal = os.path.normpath(path.replace("\\", "/"))
-        if PurePosixPath(normal).is_absolute() or normal == ".." or normal.startswith("../"):
+        normal = posixpath.normpath(path.replace("\\", "/"))
+        if normal.startswith(("/", "../")) or normal in ("..", "."):
             raise self.error(f"output '{path}' escapes the manifest folder", ("output",))
-        return PurePosixPath(normal).as_posix()
+        return normal
 
     def _inputs(self, model: ModelInfo, request: dict[str, Any]) -> dict[RequestPath, str]:
         inputs: dict[RequestPath, str] = {}
+        if model.input_roots.isdisjoint(request):
+            return inputs
         for path, value in iter_image_inputs(request, model.image_inputs):
             if isinstance(value, dict) and "target" in value:
                 raise self.error("target references are not supported by this version", path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from dataclasses import dataclass, field
@@ -135,7 +136,14 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             lock.drop(set(lock.entries) - session.all_names)
         from imagebuild.execution.executor import Executor, Store
 
-        store = Store(session.manifest.root, lock, stats, workspace.cache(), journal)
+        store = Store(
+            session.manifest.root,
+            lock,
+            stats,
+            workspace.cache(),
+            journal,
+            workspace.state_dir / "staging",
+        )
         executor = Executor(
             store,
             _providers(session, plan),
@@ -211,6 +219,8 @@ def _progress(arguments: argparse.Namespace) -> Any:
 
 def _execute(executor: Any, plan: Plan) -> list[Any]:
     import anyio
+
+    gc.enable()
 
     steps: list[Step] = plan.steps
     result: list[Any] = anyio.run(executor.run, steps)

@@ -21,7 +21,7 @@ import anyio.to_thread
 from imagebuild.errors import ImageBuildError
 from imagebuild.execution.journal import Journal
 from imagebuild.planning.cache import Cache
-from imagebuild.planning.files import atomic_write
+from imagebuild.planning.files import atomic_write, hash_file
 from imagebuild.planning.fingerprint import digest_bytes
 from imagebuild.planning.lock import Entry, LockFile
 from imagebuild.planning.plan import Action, Step
@@ -66,6 +66,7 @@ class Store:
     stats: StatCache
     cache: Cache
     journal: Journal
+    staging: Path
 
 
 class Executor:
@@ -145,6 +146,7 @@ class Executor:
             inputs={path: self.store.root / relative for path, relative in target.inputs.items()},
             output_format=target.output_format,
             count=len(target.outputs),
+            staging_dir=self.store.staging,
         )
         generation = await provider.generate(task, self.store.journal)
         if len(generation.images) != len(target.outputs):
@@ -159,11 +161,19 @@ class Executor:
     def _record_generation(self, step: Step, generation: Generation) -> None:
         outputs = []
         for path, image in zip(step.target.outputs, generation.images, strict=True):
-            digest = digest_bytes(image.data)
-            self.store.cache.store(digest, image.data)
-            atomic_write(self.store.root / path, image.data)
+            destination = self.store.root / path
+            if image.data is not None:
+                digest = digest_bytes(image.data)
+                self.store.cache.store(digest, image.data)
+                atomic_write(destination, image.data)
+            else:
+                assert image.staged is not None
+                digest = hash_file(image.staged)
+                self.store.cache.store_file(digest, image.staged)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                image.staged.replace(destination)
             self.store.stats.remember(path, digest)
-            output: dict[str, Any] = {"sha256": digest, "size": len(image.data)}
+            output: dict[str, Any] = {"sha256": digest, "size": destination.stat().st_size}
             if image.image_uuid:
                 output["imageUUID"] = image.image_uuid
             outputs.append(output)

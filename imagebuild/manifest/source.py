@@ -62,8 +62,16 @@ def parse_source(text: str, display: str) -> Source:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "invalid YAML"
+        # The problem mark is where the parser gave up; when that is the end
+        # of the file (an unclosed quote), where the construct began says more.
+        mark = error.problem_mark
+        if mark is None or (
+            error.context_mark is not None and "end of stream" in (error.problem or "")
+        ):
+            mark = error.context_mark
+        problem = error.problem or "invalid YAML"
+        if error.context:
+            problem = f"{problem} {error.context}"
         where = Location(display, mark.line + 1, mark.column + 1) if mark else None
         raise ManifestError(f"YAML syntax error: {problem}", where) from None
     except yaml.YAMLError as error:

@@ -7,14 +7,12 @@ reverted prompt, comes back from here without a provider call.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from imagebuild.planning.files import atomic_write
+from imagebuild.planning.files import atomic_copy, atomic_write
 
 
 class Cache:
@@ -42,13 +40,15 @@ class Cache:
         if not target.exists():
             atomic_write(target, data)
 
+    def store_file(self, digest: str, source: Path) -> None:
+        target = self._object(digest)
+        if not target.exists():
+            atomic_copy(source, target)
+
     def record(self, fingerprint: str, record: dict[str, Any]) -> None:
         atomic_write(self._index(fingerprint), orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
 
     def restore(self, digest: str, destination: Path) -> None:
         """Copy an object to ``destination`` atomically (a copy, not a link:
         editing an output must never corrupt the cache)."""
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self._object(digest), temporary)
-        os.replace(temporary, destination)
+        atomic_copy(self._object(digest), destination)

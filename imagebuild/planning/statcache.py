@@ -20,6 +20,7 @@ class StatCache:
     def __init__(self, path: Path, root: Path) -> None:
         self.path = path
         self.root = root
+        self._prefix = f"{root}{os.sep}"
         self.entries: dict[str, list[object]] = {}
         self.dirty = False
         try:
@@ -30,7 +31,7 @@ class StatCache:
     def digest(self, relative: str) -> str | None:
         """The file's sha256, or None when it does not exist."""
         try:
-            stat = os.stat(self.root / relative)
+            stat = os.stat(self._prefix + relative)
         except (FileNotFoundError, NotADirectoryError):
             return None
         known = self.entries.get(relative)

@@ -28,10 +28,22 @@ class LocalProvider:
         specs = render_specs(task, self.default_sizes.get(str(task.request.get("model")), None))
         images = await anyio.to_thread.run_sync(_render_all, specs)
         seed = specs[0].seed
-        return Generation([GeneratedImage(data, seed=seed, cost=0.0) for data in images])
+        return Generation([GeneratedImage(data=data, seed=seed, cost=0.0) for data in images])
+
+    async def resume(self, task: GenerationTask, task_id: str) -> Generation:
+        """Local renders are free and never journaled; rendering again is exact."""
+        return await self.generate(task, _NO_JOURNAL)
 
     async def aclose(self) -> None:
         return None
+
+
+class _NoJournal:
+    def submitted(self, target: str, fingerprint: str, provider: str, task_id: str) -> None:
+        return None
+
+
+_NO_JOURNAL = _NoJournal()
 
 
 def render_specs(task: GenerationTask, default_size: tuple[int, int] | None) -> list[RenderSpec]:

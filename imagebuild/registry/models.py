@@ -38,6 +38,11 @@ class ModelInfo:
     digest: str = field(repr=False)
 
     @property
+    def input_roots(self) -> frozenset[str]:
+        """Top-level request fields under which image inputs can appear."""
+        return frozenset(path.split("[")[0].split(".")[0] for path in self.image_inputs)
+
+    @property
     def properties(self) -> dict[str, Any]:
         props: dict[str, Any] = self.schema.get("properties", {})
         return props

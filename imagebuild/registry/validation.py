@@ -6,6 +6,7 @@ requests the lock file has not already seen validated under the same schema.
 
 from __future__ import annotations
 
+import string
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -65,11 +66,11 @@ def _validator(info: ModelInfo) -> Any:
 def _explain(error: ValidationError, request: dict[str, Any]) -> list[Problem]:
     path: RequestPath = tuple(error.absolute_path)
     name = ".".join(str(part) for part in path) or "request"
-    custom = _custom_message(error, request)
-    if custom is not None:
-        return [Problem(path, custom)]
     value: Any = error.instance
     expected: Any = error.validator_value
+    custom = _custom_message(error, request)
+    if custom is not None:
+        return [Problem(_focus(error, path), custom)]
     schema = error.schema if isinstance(error.schema, dict) else {}
     match error.validator:
         case "additionalProperties":
@@ -82,11 +83,7 @@ def _explain(error: ValidationError, request: dict[str, Any]) -> list[Problem]:
             missing = next((f for f in expected if f not in value), str(expected))
             return [Problem(path, f"missing required field '{missing}'")]
         case "dependentRequired":
-            present = next(
-                k
-                for k, needs in expected.items()
-                if k in value and any(n not in value for n in needs)
-            )
+            present = _dependent_present(error)
             needs = ", ".join(expected[present])
             return [Problem((*path, present), f"{present} needs {needs} too (they go together)")]
         case "enum":
@@ -107,6 +104,29 @@ def _explain(error: ValidationError, request: dict[str, Any]) -> list[Problem]:
         case "minLength" | "maxLength" | "minItems" | "maxItems":
             return [Problem(path, f"{name}: {error.message}")]
     return [Problem(path, f"{name}: {error.message}")]
+
+
+def _dependent_present(error: ValidationError) -> str:
+    """The field present without the fields it needs."""
+    value: Any = error.instance
+    needs_by_field: Any = error.validator_value
+    return next(
+        str(field)
+        for field, needs in needs_by_field.items()
+        if field in value and any(need not in value for need in needs)
+    )
+
+
+def _focus(error: ValidationError, path: RequestPath) -> RequestPath:
+    """Where a custom message points: the field it is about, not the whole request."""
+    if error.validator == "dependentRequired":
+        return (*path, _dependent_present(error))
+    instance: Any = error.instance
+    schema: Any = error.schema
+    for _, field, _, _ in string.Formatter().parse(schema["x-errorMessage"]):
+        if field and isinstance(instance, dict) and field in instance:
+            return (*path, field)
+    return path
 
 
 def _custom_message(error: ValidationError, request: dict[str, Any]) -> str | None:

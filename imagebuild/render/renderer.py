@@ -23,6 +23,8 @@ import re
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
+from math import ceil
+from typing import NamedTuple
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageStat
 
@@ -179,10 +181,33 @@ def _paint_shapes(image: Image.Image, rng: random.Random, palette: Sequence[RGB]
             draw.regular_polygon((cx, cy, rx), rng.randint(3, 6), rng.uniform(0, 360), fill=fill)
 
 
+class Glyph(NamedTuple):
+    """One rasterised character: a band-high mask, with room for ink past the advance."""
+
+    mask: Image.Image
+    advance: float
+    overhang: int
+
+
 @lru_cache(maxsize=64)
 def _font(size: int) -> Font:
     """Pillow's bundled font at ``size``; cached because captions reuse few sizes."""
     return ImageFont.load_default(size=size)
+
+
+@lru_cache(maxsize=512)
+def _glyph(char: str, font_size: int, band: int) -> Glyph:
+    """Rasterise one character, vertically centred on a ``band``-high strip.
+
+    Captions are assembled from cached glyphs because FreeType rendering and measuring cost
+    several microseconds per character, more than the rest of a small render together.
+    """
+    font = _font(font_size)
+    advance = font.getlength(char)
+    overhang = font_size // 2
+    mask = Image.new("L", (ceil(advance) + 2 * overhang, band))
+    ImageDraw.Draw(mask).text((overhang, band // 2), char, fill=255, font=font, anchor="lm")
+    return Glyph(mask, advance, overhang)
 
 
 def _draw_caption(image: Image.Image, prompt: str) -> None:
@@ -196,44 +221,28 @@ def _draw_caption(image: Image.Image, prompt: str) -> None:
     font_size = max(8, min(width, height) // 24)
     padding = font_size // 2
     band = font_size * 3 // 2 + padding
-    glyphs = _caption_glyphs(prompt, font_size, (width - 2 * padding, band))
-    if glyphs is None:
+    text = _fitting_words(prompt.split()[:CAPTION_WORDS], font_size, band, width - 2 * padding)
+    if not text:
         return
     ImageDraw.Draw(image, "RGBA").rectangle((0, height - band, width, height), fill=(0, 0, 0, 120))
-    image.paste(CAPTION_COLOUR, (padding, height - band), glyphs)
+    pen = float(padding)
+    for char in text:
+        glyph = _glyph(char, font_size, band)
+        image.paste(CAPTION_COLOUR, (round(pen) - glyph.overhang, height - band), glyph.mask)
+        pen += glyph.advance
 
 
-@lru_cache(maxsize=32)
-def _caption_glyphs(prompt: str, font_size: int, size: tuple[int, int]) -> Image.Image | None:
-    """The caption text rasterised as an 8-bit mask of ``size``, vertically centred.
-
-    Cached because measuring and rasterising text is the slowest step of a small render, and a
-    batch of renders usually repeats one prompt at one size.
-    """
-    font = _font(font_size)
-    text = _fitting_words(prompt.split()[:CAPTION_WORDS], font, size[0])
-    if not text:
-        return None
-    glyphs = Image.new("L", size)
-    ImageDraw.Draw(glyphs).text((0, size[1] // 2), text, fill=255, font=font, anchor="lm")
-    return glyphs
-
-
-def _fitting_words(words: list[str], font: Font, max_width: int) -> str:
-    """The longest run of leading ``words`` whose text fits in ``max_width``.
-
-    Each overflow is used to guess how many characters fit, so that long prompts need two or
-    three measurements instead of one per dropped word.
-    """
-    while words:
-        text = " ".join(words)
-        length = font.getlength(text)
-        if length <= max_width:
-            return text
-        fitting_chars = len(text) * max_width / length
-        while len(" ".join(words)) > fitting_chars:
-            words.pop()
-    return ""
+def _fitting_words(words: list[str], font_size: int, band: int, max_width: int) -> str:
+    """The leading ``words`` whose text, set glyph by glyph, fits in ``max_width``."""
+    space = _glyph(" ", font_size, band).advance
+    fitting: list[str] = []
+    used = -space
+    for word in words:
+        used += space + sum(_glyph(char, font_size, band).advance for char in word)
+        if used > max_width:
+            break
+        fitting.append(word)
+    return " ".join(fitting)
 
 
 def _decode(data: bytes, what: str, mode: str, draft: tuple[int, int]) -> Image.Image:
