@@ -142,10 +142,10 @@ def _substitution(tree: nodes.Template, *, typed: bool) -> Compiled | None:
         assign = tree.body[0] if len(tree.body) == 1 else None
         if not isinstance(assign, nodes.Assign):
             return None
-        lookup = _lookup(assign.node)
-        if lookup is None:
+        value_lookup = _lookup(assign.node)
+        if value_lookup is None:
             return None
-        return lambda context: _resolve(context, lookup)
+        return lambda context: _resolve(context, value_lookup)
     if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
         return None
     parts: list[str | Lookup] = []
