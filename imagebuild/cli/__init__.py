@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # nothing; the cyclic collector would only rescan them (~10% of a 10,000
     # target plan). The build re-enables it before it starts executing.
     gc.disable()
-    arguments = parser().parse_args(argv)
     try:
+        arguments = parser().parse_args(argv)
         code: int = arguments.handler(arguments)
     except ImageBuildError as error:
         print(str(error), file=sys.stderr)
@@ -37,4 +37,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        gc.enable()
     return code

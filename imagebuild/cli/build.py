@@ -220,6 +220,9 @@ def _progress(arguments: argparse.Namespace) -> Any:
 def _execute(executor: Any, plan: Plan) -> list[Any]:
     import anyio
 
+    # Everything planning made lives until the end: freeze it out of the
+    # collector's sight, then let the collector run for the executor's garbage.
+    gc.freeze()
     gc.enable()
 
     steps: list[Step] = plan.steps

@@ -76,8 +76,10 @@ class _Expander:
         self.path = path
         self.engine = TemplateEngine(path.parent)
 
-    def error(self, message: str, path: ValuePath, target: str | None = None) -> ManifestError:
-        return ManifestError(message, self.source.locate(path, key=True), target)
+    def error(
+        self, message: str, path: ValuePath, target: str | None = None, *, key: bool = False
+    ) -> ManifestError:
+        return ManifestError(message, self.source.locate(path, key=key), target)
 
     def expand(self) -> Manifest:
         document = self.source.data
@@ -85,7 +87,8 @@ class _Expander:
             raise self.error("a manifest is a mapping with version and targets", ())
         for key in document:
             if key not in TOP_LEVEL_KEYS:
-                raise self.error(unknown_name("top-level key", key, TOP_LEVEL_KEYS), (key,))
+                message = unknown_name("top-level key", key, TOP_LEVEL_KEYS)
+                raise self.error(message, (key,), key=True)
         if document.get("version") != 1:
             raise self.error("version must be 1", ("version",) if "version" in document else ())
         variables = self._variables(self._mapping(document, "vars"))
@@ -139,6 +142,7 @@ class _Expander:
                         f"providers.{name}.{secret}: keys come from the environment, "
                         "never from the manifest",
                         ("providers", name, secret),
+                        key=True,
                     )
         return raw
 

@@ -62,14 +62,14 @@ def output_reasons(candidate: Candidate, stats: StatCache) -> list[str]:
         return []
     recorded = entry.get("outputs", [])
     declared = candidate.target.outputs
-    reasons = []
     old_paths = [output["path"] for output in recorded]
     if old_paths != list(declared):
         moved = ", ".join(
             f"{a} -> {b}" for a, b in zip(old_paths, declared, strict=False) if a != b
         )
-        reasons.append(f"output path changed {moved}" if moved else "outputs changed")
-    for path, output in zip(declared, recorded, strict=False):
+        return [f"output path changed {moved}" if moved else "number of outputs changed"]
+    reasons = []
+    for path, output in zip(declared, recorded, strict=True):
         digest = stats.digest(path)
         if digest is None:
             reasons.append(f"output missing: {path}")

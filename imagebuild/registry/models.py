@@ -36,11 +36,9 @@ class ModelInfo:
     sizes: tuple[tuple[int, int], ...] | None
     schema: dict[str, Any] = field(repr=False)
     digest: str = field(repr=False)
-
-    @property
-    def input_roots(self) -> frozenset[str]:
-        """Top-level request fields under which image inputs can appear."""
-        return frozenset(path.split("[")[0].split(".")[0] for path in self.image_inputs)
+    # Top-level request fields under which image inputs can appear: most
+    # requests have none, and checking that is one set operation.
+    input_roots: frozenset[str] = field(repr=False, default=frozenset())
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -111,4 +109,7 @@ def _read_model(path: Path) -> ModelInfo:
         sizes=tuple((int(w), int(h)) for w, h in sizes) if sizes else None,
         schema=schema,
         digest=hashlib.sha256(raw).hexdigest()[:16],
+        input_roots=frozenset(
+            path.split("[")[0].split(".")[0] for path in meta.get("imageInputs", ())
+        ),
     )

@@ -181,7 +181,7 @@ def _paint_shapes(image: Image.Image, rng: random.Random, palette: Sequence[RGB]
             draw.regular_polygon((cx, cy, rx), rng.randint(3, 6), rng.uniform(0, 360), fill=fill)
 
 
-class Glyph(NamedTuple):
+class _Glyph(NamedTuple):
     """One rasterised character: a band-high mask, with room for ink past the advance."""
 
     mask: Image.Image
@@ -196,7 +196,7 @@ def _font(size: int) -> Font:
 
 
 @lru_cache(maxsize=512)
-def _glyph(char: str, font_size: int, band: int) -> Glyph:
+def _glyph(char: str, font_size: int, band: int) -> _Glyph:
     """Rasterise one character, vertically centred on a ``band``-high strip.
 
     Captions are assembled from cached glyphs because FreeType rendering and measuring cost
@@ -207,7 +207,7 @@ def _glyph(char: str, font_size: int, band: int) -> Glyph:
     overhang = font_size // 2
     mask = Image.new("L", (ceil(advance) + 2 * overhang, band))
     ImageDraw.Draw(mask).text((overhang, band // 2), char, fill=255, font=font, anchor="lm")
-    return Glyph(mask, advance, overhang)
+    return _Glyph(mask, advance, overhang)
 
 
 def _draw_caption(image: Image.Image, prompt: str) -> None:
