@@ -12,6 +12,7 @@
         ├── AuthenticationError     the API key was refused
         ├── InsufficientCreditsError
         ├── InvalidRequestError     the provider rejected a request field
+        ├── TaskNotFoundError       resume: the provider does not know the task id
         └── TransientError          worth retrying: timeouts, 429, 5xx, dropped connections
 
 Anything else escaping the command line is a bug in imagebuild, not in the input.
@@ -107,6 +108,10 @@ class InvalidRequestError(ProviderError):
     def __init__(self, message: str, parameter: str | None = None) -> None:
         self.parameter = parameter
         super().__init__(message)
+
+
+class TaskNotFoundError(ProviderError):
+    """A journaled task id the provider does not know: it never arrived, or expired."""
 
 
 class TransientError(ProviderError):

@@ -3,6 +3,7 @@ request in the provider's own field names, input files and output paths."""
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
@@ -163,10 +164,35 @@ class _Resolver:
             request[model.prompt_field] = fields["prompt"]
         if model.model is not None:
             request.setdefault("model", model.model)
+        if "aspect_ratio" in model.properties and "width" not in model.properties:
+            self._size_to_aspect_ratio(model, request)
         for key in (model.prompt_field, "negativePrompt"):
             if isinstance(request.get(key), str):
                 request[key] = normalise_prompt(request[key])
         return request
+
+    def _size_to_aspect_ratio(self, model: ModelInfo, request: dict[str, Any]) -> None:
+        """Models that take an aspect ratio instead of pixels (RunComfy) accept
+        the provider-neutral ``width``/``height`` when they reduce to one."""
+        if "width" not in request and "height" not in request:
+            return
+        width, height = request.pop("width", None), request.pop("height", None)
+        if not isinstance(width, int) or not isinstance(height, int) or width <= 0 or height <= 0:
+            raise self.error("width and height go together, as positive integers", ("width",))
+        divisor = math.gcd(width, height)
+        ratio = f"{width // divisor}:{height // divisor}"
+        allowed = model.properties["aspect_ratio"].get("enum", [])
+        if ratio not in allowed:
+            raise self.error(
+                f"size {width}x{height} is aspect ratio {ratio}, which {model.model} does not"
+                f" offer; allowed: {', '.join(allowed)}",
+                ("width",),
+            )
+        if request.setdefault("aspect_ratio", ratio) != ratio:
+            raise self.error(
+                f"aspect_ratio {request['aspect_ratio']} contradicts size {width}x{height}",
+                ("width",),
+            )
 
     def _outputs(self, model: ModelInfo, request: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
         declared = self.spec.fields.get("output")

@@ -124,7 +124,8 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
     with workspace.build_lock():
         lock = LockFile.read(workspace.lock_path)
         journal = Journal(workspace.journal_path)
-        for name, entry in journal.replay().built.items():
+        replay = journal.replay()
+        for name, entry in replay.built.items():
             lock.put(name, entry)
         stats = workspace.stat_cache()
         plan = plan_session(
@@ -150,6 +151,9 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             _progress(arguments),
             jobs=arguments.jobs,
             keep_going=arguments.keep_going,
+            resumable={
+                record["fingerprint"]: record["taskId"] for record in replay.pending.values()
+            },
         )
         try:
             outcomes = _execute(executor, plan)

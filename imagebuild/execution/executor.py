@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from imagebuild.errors import ImageBuildError
+from imagebuild.errors import ImageBuildError, TaskNotFoundError
 from imagebuild.execution.journal import Journal
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
@@ -78,8 +78,10 @@ class Executor:
         *,
         jobs: int,
         keep_going: bool,
+        resumable: dict[str, str] | None = None,
     ) -> None:
         self.store = store
+        self.resumable = resumable or {}
         self.providers = providers
         self.progress = progress
         self.jobs = jobs
@@ -148,7 +150,7 @@ class Executor:
             count=len(target.outputs),
             staging_dir=self.store.staging,
         )
-        generation = await provider.generate(task, self.store.journal)
+        generation = await self._submit_or_resume(provider, task)
         if len(generation.images) != len(target.outputs):
             raise ImageBuildError(
                 f"target {target.name}: expected {len(target.outputs)} images, "
@@ -157,6 +159,16 @@ class Executor:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(self._record_generation, step, generation)
         return generation.cost
+
+    async def _submit_or_resume(self, provider: Provider, task: GenerationTask) -> Generation:
+        """A task an interrupted build already paid for is collected, not bought again."""
+        task_id = self.resumable.pop(task.fingerprint, None)
+        if task_id is not None:
+            try:
+                return await provider.resume(task, task_id)
+            except TaskNotFoundError:
+                pass
+        return await provider.generate(task, self.store.journal)
 
     def _record_generation(self, step: Step, generation: Generation) -> None:
         outputs = []

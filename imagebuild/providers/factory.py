@@ -1,28 +1,53 @@
-"""Build the provider objects a plan needs, and nothing else."""
+"""Build the provider objects a plan needs, and nothing else.
+
+Third-party providers plug in through the ``imagebuild.providers`` entry
+point group: the entry point names the provider and loads a callable
+``(settings: dict, environ: Mapping[str, str]) -> Provider``.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 from imagebuild.errors import ImageBuildError
 from imagebuild.providers.base import Provider
 from imagebuild.registry.models import Registry
 
+ENTRY_POINT_GROUP = "imagebuild.providers"
+Factory = Callable[[dict[str, Any], Mapping[str, str]], Provider]
+
 
 def create_providers(
-    names: set[str], settings: dict[str, dict[str, Any]], registry: Registry
+    names: set[str],
+    settings: dict[str, dict[str, Any]],
+    registry: Registry,
+    environ: Mapping[str, str] = os.environ,
 ) -> dict[str, Provider]:
-    providers: dict[str, Provider] = {}
-    for name in sorted(names):
-        if name == "local":
-            from imagebuild.providers.local import LocalProvider
+    return {
+        name: _factory(name, registry)(dict(settings.get(name, {})), environ)
+        for name in sorted(names)
+    }
 
-            sizes = {
-                model: info.sizes[0] for model, info in registry.by_model.items() if info.sizes
-            }
-            providers[name] = LocalProvider(sizes)
-        else:
-            raise ImageBuildError(
-                f"provider '{name}' is not available in this version of imagebuild"
-            )
-    return providers
+
+def _factory(name: str, registry: Registry) -> Factory:
+    if name == "local":
+        from imagebuild.providers.local import LocalProvider
+
+        sizes = {model: info.sizes[0] for model, info in registry.by_model.items() if info.sizes}
+        return lambda settings, environ: LocalProvider(sizes)
+    if name == "runware":
+        from imagebuild.providers.runware import RunwareProvider
+
+        return RunwareProvider.from_settings
+    if name == "runcomfy":
+        from imagebuild.providers.runcomfy import RunComfyProvider
+
+        return RunComfyProvider.from_settings
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name == name:
+            factory: Factory = entry_point.load()
+            return factory
+    raise ImageBuildError(f"no provider named '{name}' is installed")

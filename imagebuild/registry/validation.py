@@ -32,6 +32,9 @@ class Problem:
 def find_problems(info: ModelInfo, request: dict[str, Any]) -> list[Problem]:
     """Every top-level schema violation of ``request``, most relevant first."""
     instance = {**_envelope(info), **request}
+    if "model" not in info.properties:
+        # RunComfy names the model in the URL, not the body.
+        instance.pop("model", None)
     errors = sorted(_validator(info).iter_errors(instance), key=relevance)
     return [problem for error in errors for problem in _explain(error, instance)]
 
