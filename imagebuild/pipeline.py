@@ -9,12 +9,16 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from imagebuild.errors import ManifestError, ManifestErrors, unknown_name
+from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
-from imagebuild.planning.plan import Plan, PlanOptions, make_plan
+from imagebuild.planning.plan import Plan, Planner, PlanOptions
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
 from imagebuild.targets import Target, resolve_targets
@@ -45,14 +49,15 @@ def open_session(
     path: str, *, provider: str | None = None, patterns: list[str] | None = None
 ) -> Session:
     manifest = load_manifest(Path(path), display=path)
-    targets = resolve_targets(manifest, builtin_registry(), provider)
+    targets = order_targets(manifest, resolve_targets(manifest, builtin_registry(), provider))
     names = {target.name for target in targets}
     selected = select_targets(manifest, targets, patterns or [])
     return Session(manifest, Workspace(manifest.path), selected, names)
 
 
 def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str]) -> list[Target]:
-    """Targets named by ``-t``: exact names or shell globs; each must match something."""
+    """Targets named by ``-t`` (exact names or shell globs, each must match
+    something) and everything they need, as make builds prerequisites."""
     if not patterns:
         return targets
     names = [target.name for target in targets]
@@ -64,7 +69,8 @@ def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str
                 unknown_name("target", pattern, names), manifest.source.locate(("targets",))
             )
         chosen.update(matched)
-    return [target for target in targets if target.name in chosen]
+    needed = with_upstreams(targets, chosen)
+    return [target for target in targets if target.name in needed]
 
 
 def check_requests(manifest: Manifest, targets: list[Target]) -> None:
@@ -75,7 +81,7 @@ def check_requests(manifest: Manifest, targets: list[Target]) -> None:
 
     errors = []
     for target in targets:
-        for problem in find_problems(target.model, target.request):
+        for problem in find_problems(target.model, _placeholders(target)):
             origin = target.spec.origin(target.manifest_field(problem.path))
             errors.append(
                 ManifestError(
@@ -86,6 +92,23 @@ def check_requests(manifest: Manifest, targets: list[Target]) -> None:
         raise ManifestErrors(errors) if len(errors) > 1 else errors[0]
 
 
+# Where a request names another target's output, the provider will receive an
+# uploaded image's id or data: validate the rest of the request around a stand-in.
+_PLACEHOLDER_IMAGE = "00000000-0000-4000-8000-000000000000"
+
+
+def _placeholders(target: Target) -> dict[str, Any]:
+    if not target.references or target.derived:
+        return target.request
+    request: dict[str, Any] = orjson.loads(orjson.dumps(target.request))
+    for path in target.references:
+        node: Any = request
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = _PLACEHOLDER_IMAGE
+    return request
+
+
 def plan_session(
     session: Session,
     lock: LockFile,
@@ -94,8 +117,11 @@ def plan_session(
     *,
     force: bool = False,
     reseed: bool = False,
-) -> Plan:
-    options = PlanOptions(force=force, reseed=reseed, prices=session.prices())
-    plan = make_plan(session.targets, lock, stats, cache, options)
+) -> tuple[Planner, Plan]:
+    """The validated plan, and the planner the executor needs for deferred steps."""
+    planner = Planner(
+        lock, stats, cache, PlanOptions(force=force, reseed=reseed, prices=session.prices())
+    )
+    plan = planner.plan(session.targets)
     check_requests(session.manifest, plan.unvalidated)
-    return plan
+    return planner, plan

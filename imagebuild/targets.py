@@ -8,7 +8,7 @@ import os
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,6 +19,8 @@ from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
 RequestPath = tuple[str | int, ...]
 
 BUILD_KEYS = frozenset({"name", "output", "provider", "from", "transform", "tags", "prompt"})
+DERIVED_BUILD_KEYS = frozenset({"name", "output", "tags", "from", "transform"})
+DERIVE = "derive"
 # Set by the providers themselves: a manifest that chose a taskUUID could make
 # two targets share one paid result, or defeat crash recovery.
 MANAGED_FIELDS = frozenset(
@@ -33,11 +35,19 @@ MANAGED_FIELDS = frozenset(
     }
 )
 PROVIDERS = ("local", "runware", "runcomfy")
-FORMAT_BY_SUFFIX = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP"}
-SUFFIX_BY_FORMAT = {"PNG": ".png", "JPG": ".jpg", "WEBP": ".webp"}
+FORMAT_BY_SUFFIX = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP", ".avif": "AVIF"}
+SUFFIX_BY_FORMAT = {"PNG": ".png", "JPG": ".jpg", "WEBP": ".webp", "AVIF": ".avif"}
 _REMOTE_IMAGE = re.compile(
     r"(?:https?://|data:)|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """``{target: NAME, index: N}``: output N (from 1) of another target, a DAG edge."""
+
+    target: str
+    index: int = 1
 
 
 @dataclass(slots=True)
@@ -49,10 +59,20 @@ class Target:
     inputs: dict[RequestPath, str]
     outputs: tuple[str, ...]
     output_format: str
+    references: dict[RequestPath, Reference] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def derived(self) -> bool:
+        return self.provider == DERIVE
+
+    @property
+    def upstreams(self) -> list[str]:
+        """Targets this one reads, in the order first referenced."""
+        return list(dict.fromkeys(reference.target for reference in self.references.values()))
 
     @property
     def number_results(self) -> int:
@@ -119,11 +139,12 @@ class _Resolver:
 
     def resolve(self, registry: Registry, provider_override: str | None) -> Target:
         fields = self.spec.fields
-        for key in ("from", "transform"):
-            if key in fields:
-                raise self.error(
-                    f"'{key}': derived targets are not supported by this version", (key,)
-                )
+        if "from" in fields:
+            return self._derived(registry.derive)
+        if "transform" in fields:
+            raise self.error(
+                "transform needs from: the target whose output it transforms", ("transform",)
+            )
         provider = fields.get("provider")
         if provider is not None and provider not in PROVIDERS:
             raise self.error(
@@ -140,14 +161,53 @@ class _Resolver:
             ) from None
         request = self._request(model)
         output_format, outputs = self._outputs(model, request)
+        inputs, references = self._inputs(model, request)
         return Target(
             spec=self.spec,
             provider=provider_override or provider or model.provider,
             model=model,
             request=request,
-            inputs=self._inputs(model, request),
+            inputs=inputs,
             outputs=outputs,
             output_format=output_format,
+            references=references,
+        )
+
+    def _derived(self, model: ModelInfo) -> Target:
+        """``from`` + ``transform``: a local Pillow derivation, free, no provider."""
+        from imagebuild.derive import output_format_of
+
+        fields = self.spec.fields
+        request = {key: value for key, value in fields.items() if key not in DERIVED_BUILD_KEYS}
+        request["from"] = fields["from"]
+        transforms = fields.get("transform", [])
+        request["transform"] = transforms
+        declared = fields.get("output")
+        if not isinstance(transforms, list):
+            raise self.error("transform must be a list of one-key mappings", ("transform",))
+        try:
+            fmt = output_format_of(transforms, "") or None
+        except (ValueError, TypeError, AttributeError, KeyError):
+            fmt = None  # an invalid transform list: the schema reports it, located
+        if declared is None:
+            declared = f"out/{self.spec.name}{SUFFIX_BY_FORMAT.get(fmt or 'PNG', '.png')}"
+        if not isinstance(declared, str):
+            raise self.error("a derived target has one output path", ("output",))
+        suffix_format = self._suffix_format(declared)
+        if fmt is not None and fmt != suffix_format:
+            raise self.error(
+                f"output {declared} does not match the format step ({fmt})", ("output",)
+            )
+        inputs, references = self._inputs(model, request)
+        return Target(
+            spec=self.spec,
+            provider=DERIVE,
+            model=model,
+            request=request,
+            inputs=inputs,
+            outputs=(self._inside_root(declared),),
+            output_format=suffix_format,
+            references=references,
         )
 
     def _request(self, model: ModelInfo) -> dict[str, Any]:
@@ -212,7 +272,9 @@ class _Resolver:
                 f"output {paths[0]} does not match outputFormat {fmt}",
                 ("output",),
             )
-        if fmt is None and "outputFormat" in model.properties:
+        if "outputFormat" in model.properties:
+            # Always explicit, so that spelling out the default path or format
+            # does not change the fingerprint.
             request["outputFormat"] = suffix_format
         count = request.get("numberResults", 1)
         count = count if isinstance(count, int) and count > 0 else 1
@@ -226,7 +288,9 @@ class _Resolver:
     def _suffix_format(self, path: str) -> str:
         suffix = posixpath.splitext(path)[1].lower()
         if suffix not in FORMAT_BY_SUFFIX:
-            raise self.error(f"output '{path}' must end in .png, .jpg, .jpeg or .webp", ("output",))
+            raise self.error(
+                f"output '{path}' must end in .png, .jpg, .jpeg, .webp or .avif", ("output",)
+            )
         return FORMAT_BY_SUFFIX[suffix]
 
     def _inside_root(self, path: str) -> str:
@@ -235,17 +299,33 @@ class _Resolver:
             raise self.error(f"output '{path}' escapes the manifest folder", ("output",))
         return normal
 
-    def _inputs(self, model: ModelInfo, request: dict[str, Any]) -> dict[RequestPath, str]:
+    def _inputs(
+        self, model: ModelInfo, request: dict[str, Any]
+    ) -> tuple[dict[RequestPath, str], dict[RequestPath, Reference]]:
+        """Local input files and references to other targets, by request path."""
         inputs: dict[RequestPath, str] = {}
+        references: dict[RequestPath, Reference] = {}
         if model.input_roots.isdisjoint(request):
-            return inputs
+            return inputs, references
         for path, value in iter_image_inputs(request, model.image_inputs):
-            if isinstance(value, dict) and "target" in value:
-                raise self.error("target references are not supported by this version", path)
-            if not isinstance(value, str) or _REMOTE_IMAGE.match(value):
-                continue
-            relative = os.path.normpath(value)
-            if not (self.manifest.root / relative).is_file():
-                raise self.error(f"input file not found: {value}", path)
-            inputs[path] = PurePosixPath(relative).as_posix()
-        return inputs
+            if isinstance(value, dict):
+                references[path] = self._reference(value, path)
+            elif path == ("from",) and isinstance(value, str):
+                references[path] = Reference(value)
+            elif isinstance(value, str) and not _REMOTE_IMAGE.match(value):
+                relative = os.path.normpath(value)
+                if not (self.manifest.root / relative).is_file():
+                    raise self.error(f"input file not found: {value}", path)
+                inputs[path] = PurePosixPath(relative).as_posix()
+        return inputs, references
+
+    def _reference(self, value: dict[str, Any], path: RequestPath) -> Reference:
+        unknown = sorted(set(value) - {"target", "index"})
+        if unknown or not isinstance(value.get("target"), str):
+            raise self.error(
+                "a target reference is {target: NAME} or {target: NAME, index: N}", path
+            )
+        index = value.get("index", 1)
+        if not isinstance(index, int) or isinstance(index, bool) or index < 1:
+            raise self.error("a reference's index counts outputs from 1", (*path, "index"))
+        return Reference(value["target"], index)

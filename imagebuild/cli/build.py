@@ -65,7 +65,12 @@ class Report:
         return {"targets": self.targets, "summary": summary}
 
 
-_COUNTED = {Action.RESTORE: "restored", Action.GENERATE: "generated", Action.DERIVE: "derived"}
+_COUNTED = {
+    Action.KEEP: "kept",
+    Action.RESTORE: "restored",
+    Action.GENERATE: "generated",
+    Action.DERIVE: "derived",
+}
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -103,7 +108,7 @@ def check_frozen(session: Session, arguments: argparse.Namespace) -> None:
             f"{session.manifest.display}: an interrupted build left results not yet in the lock"
         )
     lock = LockFile.read(workspace.lock_path)
-    plan = plan_session(
+    _, plan = plan_session(
         session, lock, workspace.stat_cache(), workspace.cache(), force=arguments.force
     )
     stale = [f"{step.name} ({step.action}: {'; '.join(step.reasons)})" for step in plan.work]
@@ -128,8 +133,9 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         for name, entry in replay.built.items():
             lock.put(name, entry)
         stats = workspace.stat_cache()
-        plan = plan_session(
-            session, lock, stats, workspace.cache(), force=arguments.force, reseed=arguments.reseed
+        cache = workspace.cache()
+        planner, plan = plan_session(
+            session, lock, stats, cache, force=arguments.force, reseed=arguments.reseed
         )
         check_cost(plan, arguments.max_cost)
         refresh_kept(plan, lock)
@@ -138,17 +144,13 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         from imagebuild.execution.executor import Executor, Store
 
         store = Store(
-            session.manifest.root,
-            lock,
-            stats,
-            workspace.cache(),
-            journal,
-            workspace.state_dir / "staging",
+            session.manifest.root, lock, stats, cache, journal, workspace.state_dir / "staging"
         )
         executor = Executor(
             store,
             _providers(session, plan),
             _progress(arguments),
+            planner,
             jobs=arguments.jobs,
             keep_going=arguments.keep_going,
             resumable={

@@ -27,7 +27,9 @@ def run(arguments: argparse.Namespace) -> int:
         session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
         workspace = session.workspace
         stats = workspace.stat_cache()
-        plan = plan_session(session, LockFile.read(workspace.lock_path), stats, workspace.cache())
+        _, plan = plan_session(
+            session, LockFile.read(workspace.lock_path), stats, workspace.cache()
+        )
         stats.save()
         plans.append(plan)
     if arguments.json:

@@ -24,9 +24,10 @@ from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
 from imagebuild.planning.fingerprint import digest_bytes
 from imagebuild.planning.lock import Entry, LockFile
-from imagebuild.planning.plan import Action, Step
+from imagebuild.planning.plan import Action, Planner, Step
 from imagebuild.planning.statcache import StatCache
-from imagebuild.providers.base import Generation, GenerationTask, Provider
+from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, Provider
+from imagebuild.targets import Reference, Target
 
 
 @dataclass(slots=True)
@@ -70,11 +71,15 @@ class Store:
 
 
 class Executor:
+    """Runs steps as soon as their upstream targets are done, independent
+    branches in parallel, at most ``jobs`` at a time."""
+
     def __init__(
         self,
         store: Store,
         providers: dict[str, Provider],
         progress: Progress,
+        planner: Planner,
         *,
         jobs: int,
         keep_going: bool,
@@ -84,14 +89,23 @@ class Executor:
         self.resumable = resumable or {}
         self.providers = providers
         self.progress = progress
+        self.planner = planner
         self.jobs = jobs
         self.keep_going = keep_going
         self.stopping = False
         self.interrupted = False
         self.outcomes: dict[str, Outcome] = {}
+        self.targets: dict[str, Target] = {}
+        self.known: dict[str, list[str] | None] = {}
+        self.done: dict[str, anyio.Event] = {}
 
     async def run(self, steps: list[Step]) -> list[Outcome]:
         work = [step for step in steps if step.action is not Action.KEEP]
+        self.targets = {step.name: step.target for step in steps}
+        self.known = {
+            step.name: step.output_digests(self.store.lock.get(step.name)) for step in steps
+        }
+        self.done = {step.name: anyio.Event() for step in work}
         self.progress.start(work)
         limiter = anyio.CapacityLimiter(max(1, self.jobs))
         try:
@@ -117,26 +131,90 @@ class Executor:
                 self._runner.cancel()
 
     async def _run(self, step: Step, limiter: anyio.CapacityLimiter) -> None:
+        try:
+            for upstream in step.target.upstreams:
+                if upstream in self.done:
+                    await self.done[upstream].wait()
+            outcome = await self._attempt(step, limiter)
+            self.outcomes[step.name] = outcome
+            if outcome.status == "ok":
+                entry = self.store.lock.get(step.name)
+                self.known[step.name] = [o["sha256"] for o in entry["outputs"]] if entry else None
+            self.progress.finished(outcome)
+        finally:
+            self.done[step.name].set()
+
+    async def _attempt(self, step: Step, limiter: anyio.CapacityLimiter) -> Outcome:
+        failed = [
+            name
+            for name in step.target.upstreams
+            if name in self.outcomes and self.outcomes[name].status != "ok"
+        ]
+        if failed:
+            status = self.outcomes[failed[0]].status
+            return Outcome(step, "skipped", error=f"upstream {failed[0]} {status}")
         async with limiter:
             if self.stopping:
-                self.outcomes[step.name] = Outcome(
-                    step, "skipped", error="build stopped after a failure"
-                )
-                return
-            self.progress.began(step)
+                return Outcome(step, "skipped", error="build stopped after a failure")
             started = time.monotonic()
             try:
-                cost = await (
-                    self._restore(step) if step.action is Action.RESTORE else self._generate(step)
-                )
-                outcome = Outcome(step, "ok", cost=cost)
+                if step.deferred:
+                    # The upstream's bytes exist now: decide again. Identical
+                    # bytes give the old fingerprint, and the target is kept.
+                    step = self.planner.step(step.target, self.known)
+                self.progress.began(step)
+                outcome = Outcome(step, "ok", cost=await self._perform(step))
             except (ImageBuildError, OSError) as error:
                 outcome = Outcome(step, "failed", error=str(error) or type(error).__name__)
                 if not self.keep_going:
                     self.stopping = True
             outcome.seconds = time.monotonic() - started
-            self.outcomes[step.name] = outcome
-            self.progress.finished(outcome)
+            return outcome
+
+    async def _perform(self, step: Step) -> float | None:
+        if step.action is Action.KEEP:
+            return None
+        if step.action is Action.RESTORE:
+            return await self._restore(step)
+        if step.action is Action.DERIVE:
+            return await self._derive(step)
+        return await self._generate(step)
+
+    def _upstream_file(self, reference: Reference) -> Path:
+        upstream = self.targets[reference.target]
+        return self.store.root / upstream.outputs[reference.index - 1]
+
+    async def _derive(self, step: Step) -> float:
+        from imagebuild.derive import TransformError, apply_transforms
+
+        target = step.target
+        layers = {
+            (int(path[1]), "image"): (self.store.root / relative).read_bytes()
+            for path, relative in target.inputs.items()
+        }
+        for path, reference in target.references.items():
+            if path[0] == "transform":
+                layers[(int(path[1]), "image")] = self._upstream_file(reference).read_bytes()
+        source = self._upstream_file(target.references[("from",)]).read_bytes()
+
+        def transform() -> bytes:
+            return apply_transforms(
+                source,
+                step.request["transform"],
+                default_format=target.output_format,
+                layers=layers,
+                fonts_dir=self.store.root,
+            )
+
+        try:
+            data = await anyio.to_thread.run_sync(transform)
+        except TransformError as error:
+            where = f"transform step {error.step + 1}: " if error.step is not None else ""
+            raise ImageBuildError(f"{where}{error}") from None
+        with anyio.CancelScope(shield=True):
+            generation = Generation([GeneratedImage(data=data)])
+            await anyio.to_thread.run_sync(self._record_generation, step, generation)
+        return 0.0
 
     async def _generate(self, step: Step) -> float | None:
         target = step.target
@@ -145,7 +223,10 @@ class Executor:
             target=target.name,
             fingerprint=step.fingerprint,
             request=step.request,
-            inputs={path: self.store.root / relative for path, relative in target.inputs.items()},
+            inputs={
+                **{path: self.store.root / relative for path, relative in target.inputs.items()},
+                **{path: self._upstream_file(ref) for path, ref in target.references.items()},
+            },
             output_format=target.output_format,
             count=len(target.outputs),
             staging_dir=self.store.staging,

@@ -36,7 +36,12 @@ class Journal:
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(self._descriptor).st_size
+        if size and os.pread(self._descriptor, 1, size - 1) != b"\n":
+            # A build died mid-record: end the torn line so the next record
+            # starts on its own and is not lost with it.
+            os.write(self._descriptor, b"\n")
 
     def _append(self, record: dict[str, Any]) -> None:
         if self._descriptor is None:

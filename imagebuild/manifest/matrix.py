@@ -34,6 +34,8 @@ def expand_matrix(matrix: dict[str, Any]) -> list[Combination]:
         dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())
     ]
     combinations = [c for c in combinations if not any(_matches(c, e) for e in exclude)]
+    if not axes:
+        combinations = []  # an include-only matrix is just its include entries
     return _apply_include(combinations, include, frozenset(axes))
 
 

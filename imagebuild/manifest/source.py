@@ -19,6 +19,7 @@ ValuePath = tuple[str | int, ...]
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _INT_TAG = "tag:yaml.org,2002:int"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass(slots=True)
@@ -100,21 +101,35 @@ class _Builder:
         return self._scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: ValuePath) -> dict[str, Any]:
+        written = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
         self.constructor.flatten_mapping(node)
+        # flatten_mapping puts the pairs merged in by ``<<`` first: keys
+        # written beside ``<<`` override them, but not each other.
+        first_written = len(node.value) - written
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+        for position, (key_node, value_node) in enumerate(node.value):
             where = Location(
                 self.source.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
             )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ManifestError("mapping keys must be strings, not collections", where)
+            key = self._scalar(key_node)
             if not isinstance(key, str):
                 raise ManifestError(f"mapping keys must be strings, got {key!r}", where)
-            if key in result:
+            if (
+                key in result
+                and position > first_written
+                and self._written_before(node, key, first_written, position)
+            ):
                 raise ManifestError(f"duplicate key '{key}'", where)
             child = (*path, key)
             self.source.keys[child] = (where.line, where.column)
             result[key] = self.build(value_node, child)
         return result
+
+    @staticmethod
+    def _written_before(node: yaml.MappingNode, key: str, start: int, end: int) -> bool:
+        return any(k.value == key for k, _ in node.value[start:end])
 
     def _scalar(self, node: yaml.Node) -> Any:
         # YAML 1.1 reads 16:9 as the base-60 integer 969; image aspect ratios

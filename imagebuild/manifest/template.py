@@ -24,7 +24,12 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_SINGLE_EXPRESSION = re.compile(r"\A\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*\Z", re.DOTALL)
+# One ``{{ expr }}`` (whitespace control allowed) and no other tag in between.
+_SINGLE_EXPRESSION = re.compile(
+    r"\A\s*\{\{-?(?P<expr>(?:(?!\{\{|\}\}|\{%|%\}|\{#|#\}).)*?)-?\}\}\s*\Z", re.DOTALL
+)
+# Names Jinja binds itself; the direct renderer leaves them to Jinja.
+_RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs"})
 _RESULT = "__imagebuild_value"
 
 Compiled = Callable[[Mapping[str, Any]], Any]
@@ -110,9 +115,7 @@ class TemplateEngine:
                 for _ in render_func(frame):
                     pass
                 value = frame.vars[_RESULT]
-                if isinstance(value, jinja2.Undefined):
-                    # Assigning an undefined value does not fail; using it does.
-                    value._fail_with_undefined_error()
+                _fail_on_undefined(value)
                 return value
 
             return evaluate
@@ -121,6 +124,19 @@ class TemplateEngine:
             return "".join(render_func(new_context(context, shared=True)))  # type: ignore[arg-type]
 
         return render
+
+
+def _fail_on_undefined(value: Any) -> None:
+    """Assigning an undefined value does not fail, using it does: fail now,
+    also for one nested in a list or mapping the expression built."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _fail_on_undefined(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _fail_on_undefined(item)
 
 
 def _syntax_message(error: jinja2.TemplateSyntaxError) -> str:
@@ -170,7 +186,7 @@ def _lookup(node: nodes.Node) -> Lookup | None:
     """``a.b['c']`` as ("a", "b", "c"), or None for anything more."""
     chain: list[str] = []
     while True:
-        if isinstance(node, nodes.Name) and node.ctx == "load":
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in _RESERVED:
             return (node.name, *reversed(chain))
         if isinstance(node, nodes.Getattr) and not hasattr(dict, node.attr):
             chain.append(node.attr)

@@ -43,7 +43,10 @@ class LockFile:
             raise ManifestError(
                 f"lock file version is not {LOCK_VERSION}", Location(str(path), 1, 1)
             )
-        return cls(path, document.get("targets", {}))
+        targets = document.get("targets", {})
+        if not isinstance(targets, dict):
+            raise ManifestError("lock file targets must be a mapping", Location(str(path), 1, 1))
+        return cls(path, targets)
 
     def get(self, name: str) -> Entry | None:
         return self.entries.get(name)

@@ -3,11 +3,18 @@
 A plan is a value: printable, serialisable, testable. Making it reads the
 lock, the stat cache and the cache index, and writes nothing but the stat
 cache (and that only when the caller saves it).
+
+Targets are planned in dependency order. A target whose upstream will be
+regenerated cannot know its own fingerprint yet: its step is *deferred*,
+planned as generate/derive with the reason ``upstream NAME changed``, and
+decided again by the executor once the upstream's bytes exist. If they are
+identical to before, the dependent is kept (make's ``restat``).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -41,10 +48,19 @@ class Step:
     input_digests: dict[str, str]
     estimated_cost: float | None
     cached: dict[str, Any] | None = None
+    deferred: bool = False
 
     @property
     def name(self) -> str:
         return self.target.name
+
+    def output_digests(self, entry: dict[str, Any] | None) -> list[str] | None:
+        """The digests this step's outputs will have, when known before running."""
+        if self.action is Action.KEEP and entry is not None:
+            return [output["sha256"] for output in entry["outputs"]]
+        if self.action is Action.RESTORE and self.cached is not None:
+            return [output["sha256"] for output in self.cached["outputs"]]
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,53 +105,104 @@ class PlanOptions:
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+UpstreamDigests = Mapping[str, list[str] | None]
+
+
+class Planner:
+    """Decides one target at a time; the executor reuses it for deferred steps."""
+
+    def __init__(
+        self, lock: LockFile, stats: StatCache, cache: Cache, options: PlanOptions
+    ) -> None:
+        self.lock = lock
+        self.stats = stats
+        self.cache = cache
+        self.options = options
+
+    def plan(self, targets: list[Target]) -> Plan:
+        """``targets`` in dependency order. Requests whose fingerprint the lock
+        already saw validated under the same schema need no validation."""
+        steps = []
+        unvalidated = []
+        known: dict[str, list[str] | None] = {}
+        for target in targets:
+            step = self.step(target, known)
+            entry = self.lock.get(target.name)
+            if (
+                step.deferred
+                or entry is None
+                or entry.get("fingerprint") != step.fingerprint
+                or entry.get("schema") != target.model.digest
+            ):
+                unvalidated.append(target)
+            known[target.name] = step.output_digests(entry)
+            steps.append(step)
+        return Plan(steps, unvalidated)
+
+    def step(self, target: Target, upstream: UpstreamDigests) -> Step:
+        entry = self.lock.get(target.name)
+        request = _with_seed(target, entry, self.options.reseed)
+        changed = [name for name in target.upstreams if upstream.get(name) is None]
+        if changed:
+            action = Action.DERIVE if target.derived else Action.GENERATE
+            reasons = [f"upstream {name} changed" for name in changed]
+            return Step(
+                target,
+                action,
+                reasons,
+                "",
+                request,
+                {},
+                self._estimate(target, action),
+                deferred=True,
+            )
+        digests = _input_digests(target, self.stats)
+        for path, reference in target.references.items():
+            outputs = upstream[reference.target]
+            assert outputs is not None
+            digests[_dotted(path)] = outputs[reference.index - 1]
+        fingerprinted = _substitute(request, target, digests)
+        candidate = Candidate(
+            target, entry, fingerprint(target.provider, fingerprinted), request, digests
+        )
+        reasons = [reason for checker in CHECKERS for reason in checker(candidate, self.stats)]
+        if self.options.force:
+            reasons.append("forced (--force)")
+        return self._decide(candidate, reasons)
+
+    def _decide(self, candidate: Candidate, reasons: list[str]) -> Step:
+        target = candidate.target
+        step = Step(
+            target,
+            Action.KEEP,
+            reasons,
+            candidate.fingerprint,
+            candidate.request,
+            candidate.input_digests,
+            0.0,
+        )
+        if not reasons:
+            return step
+        cached = None if self.options.force else self.cache.lookup(candidate.fingerprint)
+        if cached is not None and len(cached.get("outputs", ())) == len(target.outputs):
+            step.action, step.cached = Action.RESTORE, cached
+            return step
+        step.action = Action.DERIVE if target.derived else Action.GENERATE
+        step.estimated_cost = self._estimate(target, step.action)
+        return step
+
+    def _estimate(self, target: Target, action: Action) -> float | None:
+        if action is not Action.GENERATE or target.provider == "local":
+            return 0.0
+        model_id = target.request.get("model")
+        price = self.options.prices.get(target.provider, {}).get(str(model_id), target.model.price)
+        return None if price is None else round(price * target.number_results, 6)
+
+
 def make_plan(
     targets: list[Target], lock: LockFile, stats: StatCache, cache: Cache, options: PlanOptions
 ) -> Plan:
-    """Decide each target. Requests whose fingerprint the lock already saw
-    validated under the same schema are listed as not needing validation."""
-    steps = []
-    unvalidated = []
-    for target in targets:
-        entry = lock.get(target.name)
-        request = _with_seed(target, entry, options.reseed)
-        digests = _input_digests(target, stats)
-        fingerprinted = _substitute_inputs(request, target, digests)
-        target_fingerprint = fingerprint(target.provider, fingerprinted)
-        if (
-            entry is None
-            or entry.get("fingerprint") != target_fingerprint
-            or entry.get("schema") != target.model.digest
-        ):
-            unvalidated.append(target)
-        candidate = Candidate(target, entry, target_fingerprint, request, digests)
-        reasons = [reason for checker in CHECKERS for reason in checker(candidate, stats)]
-        if options.force:
-            reasons.append("forced (--force)")
-        steps.append(_decide(candidate, reasons, cache, options))
-    return Plan(steps, unvalidated)
-
-
-def _decide(candidate: Candidate, reasons: list[str], cache: Cache, options: PlanOptions) -> Step:
-    target = candidate.target
-    step = Step(
-        target,
-        Action.KEEP,
-        reasons,
-        candidate.fingerprint,
-        candidate.request,
-        candidate.input_digests,
-        0.0,
-    )
-    if not reasons:
-        return step
-    cached = None if options.force else cache.lookup(candidate.fingerprint)
-    if cached is not None and len(cached.get("outputs", ())) == len(target.outputs):
-        step.action, step.cached = Action.RESTORE, cached
-        return step
-    step.action = Action.GENERATE
-    step.estimated_cost = _estimate(target, options.prices)
-    return step
+    return Planner(lock, stats, cache, options).plan(targets)
 
 
 def _with_seed(target: Target, entry: dict[str, Any] | None, reseed: bool) -> dict[str, Any]:
@@ -158,15 +225,14 @@ def _input_digests(target: Target, stats: StatCache) -> dict[str, str]:
     return digests
 
 
-def _substitute_inputs(
-    request: dict[str, Any], target: Target, digests: dict[str, str]
-) -> dict[str, Any]:
-    """The request as fingerprinted: input paths replaced by content digests,
-    so moving an input file does not regenerate."""
+def _substitute(request: dict[str, Any], target: Target, digests: dict[str, str]) -> dict[str, Any]:
+    """The request as fingerprinted: input files and upstream outputs replaced
+    by content digests, so moving a file or renaming an upstream's output does
+    not regenerate."""
     if not digests:
         return request
     copy: dict[str, Any] = _deep_copy(request)
-    for path in target.inputs:
+    for path in (*target.inputs, *target.references):
         node: Any = copy
         for part in path[:-1]:
             node = node[part]
@@ -184,11 +250,3 @@ def _deep_copy(value: Any) -> Any:
 
 def _dotted(path: tuple[str | int, ...]) -> str:
     return ".".join(str(part) for part in path)
-
-
-def _estimate(target: Target, prices: dict[str, dict[str, float]]) -> float | None:
-    if target.provider == "local":
-        return 0.0
-    model_id = target.request.get("model")
-    price = prices.get(target.provider, {}).get(str(model_id), target.model.price)
-    return None if price is None else round(price * target.number_results, 6)

@@ -49,9 +49,14 @@ def request_reasons(candidate: Candidate, stats: StatCache) -> list[str]:
         if old.get(key) != new.get(key):
             reasons.append(_field_change(candidate.target.manifest_field((key,))[0], key, old, new))
     old_inputs: dict[str, str] = entry.get("inputs", {})
-    for key in sorted(old_inputs.keys() | candidate.input_digests.keys()):
-        if old_inputs.get(key) != candidate.input_digests.get(key) and key in old_inputs:
-            reasons.append(f"input {key} changed")
+    upstreams = {
+        ".".join(map(str, path)): reference.target
+        for path, reference in candidate.target.references.items()
+    }
+    for key in sorted(old_inputs.keys() & candidate.input_digests.keys()):
+        if old_inputs[key] != candidate.input_digests[key]:
+            upstream = upstreams.get(key)
+            reasons.append(f"upstream {upstream} changed" if upstream else f"input {key} changed")
     return reasons or ["fingerprint changed (cache epoch)"]
 
 

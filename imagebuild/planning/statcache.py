@@ -24,9 +24,11 @@ class StatCache:
         self.entries: dict[str, list[object]] = {}
         self.dirty = False
         try:
-            self.entries = orjson.loads(path.read_bytes())
+            entries = orjson.loads(path.read_bytes())
         except (FileNotFoundError, orjson.JSONDecodeError):
-            self.entries = {}
+            entries = {}
+        # A cache, not a record: anything unreadable is simply rebuilt.
+        self.entries = entries if isinstance(entries, dict) else {}
 
     def digest(self, relative: str) -> str | None:
         """The file's sha256, or None when it does not exist."""

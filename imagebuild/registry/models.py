@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,14 @@ import orjson
 from imagebuild.errors import unknown_name
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "models"
+TRANSFORMS_SCHEMA = "transforms.schema.json"
+_REFERENCE = {
+    "type": "object",
+    "description": "Output `index` (from 1) of the target `target`.",
+    "required": ["target"],
+    "additionalProperties": False,
+    "properties": {"target": {"type": "string"}, "index": {"type": "integer", "minimum": 1}},
+}
 LOCAL_MODEL = "local"
 # Runware's AIR identifiers: source:id@version, e.g. runware:101@1, civitai:139562@297320
 _AIR_ID = re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+\Z")
@@ -58,13 +66,20 @@ class UnknownModelError(LookupError):
 class Registry:
     """Finds the schema that validates a (provider, model) pair."""
 
-    def __init__(self, models: list[ModelInfo]) -> None:
+    def __init__(self, models: list[ModelInfo], transforms_schema: Path) -> None:
         self.by_model = {info.model: info for info in models if info.model is not None}
         self.generic = {info.provider: info for info in models if info.model is None}
+        self.transforms_schema = transforms_schema
 
     @classmethod
     def from_directory(cls, directory: Path) -> Registry:
-        return cls([_read_model(path) for path in sorted(directory.glob("*.json"))])
+        models = [_read_model(path) for path in sorted(directory.glob("*.json"))]
+        return cls(models, directory.parent / TRANSFORMS_SCHEMA)
+
+    @cached_property
+    def derive(self) -> ModelInfo:
+        """The schema of derived targets, read only by manifests that have some."""
+        return _derive_model(self.transforms_schema)
 
     def find(self, provider: str | None, model: str | None) -> ModelInfo:
         """The model's schema; ``provider`` may differ only when it is ``local``,
@@ -112,4 +127,33 @@ def _read_model(path: Path) -> ModelInfo:
         input_roots=frozenset(
             path.split("[")[0].split(".")[0] for path in meta.get("imageInputs", ())
         ),
+    )
+
+
+def _derive_model(transforms_path: Path) -> ModelInfo:
+    """Derived targets validate like any request: ``from`` plus a ``transform``
+    list, against a schema composed around ``schemas/transforms.schema.json``."""
+    raw = transforms_path.read_bytes()
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["from"],
+        "additionalProperties": False,
+        "properties": {
+            "from": {"anyOf": [{"type": "string"}, _REFERENCE]},
+            "transform": orjson.loads(raw),
+        },
+    }
+    return ModelInfo(
+        key="derive",
+        provider="derive",
+        model=None,
+        price=0.0,
+        seed=False,
+        prompt_field="prompt",
+        image_inputs=("from", "transform[].composite.image"),
+        sizes=None,
+        schema=schema,
+        digest=hashlib.sha256(raw).hexdigest()[:16],
+        input_roots=frozenset({"from", "transform"}),
     )
