@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import plan_10k
+from bench import plan_10k, plan_dag
 
-BENCHMARKS = {"plan_10k": plan_10k.main}
+BENCHMARKS = {"plan_10k": plan_10k.main, "plan_dag": plan_dag.main}
 
 
 def main(names: list[str]) -> int:

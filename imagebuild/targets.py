@@ -178,7 +178,13 @@ class _Resolver:
         from imagebuild.derive import output_format_of
 
         fields = self.spec.fields
-        request = {key: value for key, value in fields.items() if key not in DERIVED_BUILD_KEYS}
+        # Request fields in ``defaults`` are meant for generated targets; only
+        # what is written on the derived target itself is its own mistake.
+        request = {
+            key: value
+            for key, value in fields.items()
+            if key not in DERIVED_BUILD_KEYS and self.spec.origins[key][0] != "defaults"
+        }
         request["from"] = fields["from"]
         transforms = fields.get("transform", [])
         request["transform"] = transforms

@@ -40,17 +40,17 @@ DEFAULT_QUALITY = {"JPG": 90, "WEBP": 85, "AVIF": 70}
 class TransformError(ImageBuildError):
     """A transform step cannot be applied.
 
-    ``step`` is the index of the step in the ``transform`` list (``None`` when the upstream image
-    itself is at fault) and ``field`` the argument of that step, so the caller can point at
-    ``transform[step].<operation>.<field>`` in the manifest.
+    ``step`` is the index (from 0) of the step in the ``transform`` list (``None`` when the
+    upstream image itself is at fault) and ``field`` the parameter of that step, so the caller can
+    point at ``transform[step].<operation>.<field>`` in the manifest. The message names the
+    operation but not the location, which the caller renders in its own terms.
     """
 
     def __init__(self, message: str, step: int | None, field: str | None = None) -> None:
         self.message = message
         self.step = step
         self.field = field
-        where = "transform" if step is None else f"transform step {step}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +102,7 @@ def encoding_of(transforms: Sequence[Mapping[str, Any]], default_format: str) ->
         return Encoding(fmt, DEFAULT_QUALITY.get(fmt))
     if len(found) > 1:
         raise TransformError(
-            f"format: only one format step is allowed (the first is step {found[0][0]}); "
-            "the result is encoded once, at the end",
+            "format: only one format step is allowed; the result is encoded once, at the end",
             found[1][0],
         )
     index, args = found[0]

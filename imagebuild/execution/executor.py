@@ -191,6 +191,7 @@ class Executor:
         layers = {
             (int(path[1]), "image"): (self.store.root / relative).read_bytes()
             for path, relative in target.inputs.items()
+            if path[-1] == "image"
         }
         for path, reference in target.references.items():
             if path[0] == "transform":

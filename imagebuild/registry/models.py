@@ -151,7 +151,8 @@ def _derive_model(transforms_path: Path) -> ModelInfo:
         price=0.0,
         seed=False,
         prompt_field="prompt",
-        image_inputs=("from", "transform[].composite.image"),
+        # A composite's font file changes the pixels as much as its image does.
+        image_inputs=("from", "transform[].composite.image", "transform[].composite.font"),
         sizes=None,
         schema=schema,
         digest=hashlib.sha256(raw).hexdigest()[:16],

@@ -235,3 +235,12 @@ def test_one_job_still_builds_a_graph(project: Project) -> None:
     project.write(GRAPH)
     report = project.build("-j", "1")
     assert report["summary"]["failed"] == 0
+
+
+def test_request_defaults_do_not_apply_to_derived_targets(project: Project) -> None:
+    project.write(GRAPH.replace("defaults:\n  model: local\n", "defaults:\n  model: local\n  outputQuality: 90\n"))
+    assert project.run("validate").code == 0
+    project.write(GRAPH.replace("    from: edit\n", "    from: edit\n    outputQuality: 90\n"))
+    result = project.run("validate")
+    assert result.code == 1
+    assert "unknown field 'outputQuality'" in result.err
