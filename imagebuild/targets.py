@@ -7,8 +7,8 @@ import math
 import os
 import posixpath
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -109,24 +109,33 @@ def normalise_prompt(text: str) -> str:
 
 def iter_image_inputs(
     request: dict[str, Any], fields: tuple[str, ...]
-) -> Iterator[tuple[RequestPath, Any]]:
+) -> list[tuple[RequestPath, Any]]:
     """(path, value) of every image input present, for schema paths like
     ``referenceImages[]`` or ``controlNet[].guideImage``."""
-    for spec in fields:
-        yield from _walk(request, spec.replace("[]", ".[]").split("."), ())
+    found: list[tuple[RequestPath, Any]] = []
+    for parts in _split_paths(fields):
+        _walk(request, parts, (), found)
+    return found
 
 
-def _walk(node: Any, parts: list[str], path: RequestPath) -> Iterator[tuple[RequestPath, Any]]:
+@cache
+def _split_paths(fields: tuple[str, ...]) -> tuple[list[str], ...]:
+    return tuple(spec.replace("[]", ".[]").split(".") for spec in fields)
+
+
+def _walk(
+    node: Any, parts: list[str], path: RequestPath, found: list[tuple[RequestPath, Any]]
+) -> None:
     if not parts:
-        yield path, node
+        found.append((path, node))
         return
     head, rest = parts[0], parts[1:]
     if head == "[]":
         if isinstance(node, list):
             for index, item in enumerate(node):
-                yield from _walk(item, rest, (*path, index))
+                _walk(item, rest, (*path, index), found)
     elif isinstance(node, dict) and head in node:
-        yield from _walk(node[head], rest, (*path, head))
+        _walk(node[head], rest, (*path, head), found)
 
 
 class _Resolver:
@@ -191,8 +200,10 @@ class _Resolver:
         declared = fields.get("output")
         if not isinstance(transforms, list):
             raise self.error("transform must be a list of one-key mappings", ("transform",))
+        fmt = None
         try:
-            fmt = output_format_of(transforms, "") or None
+            if any(isinstance(step, dict) and "format" in step for step in transforms):
+                fmt = output_format_of(transforms, "") or None
         except (ValueError, TypeError, AttributeError, KeyError):
             fmt = None  # an invalid transform list: the schema reports it, located
         if declared is None:

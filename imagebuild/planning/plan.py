@@ -229,23 +229,24 @@ def _substitute(request: dict[str, Any], target: Target, digests: dict[str, str]
     """The request as fingerprinted: input files and upstream outputs replaced
     by content digests, so moving a file or renaming an upstream's output does
     not regenerate."""
-    if not digests:
-        return request
-    copy: dict[str, Any] = _deep_copy(request)
+    fingerprinted: Any = request
     for path in (*target.inputs, *target.references):
-        node: Any = copy
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = "sha256:" + digests[_dotted(path)]
-    return copy
+        fingerprinted = _replace(fingerprinted, path, "sha256:" + digests[_dotted(path)])
+    result: dict[str, Any] = fingerprinted
+    return result
 
 
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
+def _replace(node: Any, path: tuple[str | int, ...], value: str) -> Any:
+    """``node`` with ``value`` at ``path``, copying only the containers on the
+    way: the request itself is shared with the target and stays untouched."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(node, list):
+        copy = list(node)
+        copy[int(head)] = _replace(node[int(head)], rest, value)
+        return copy
+    return {**node, head: _replace(node[head], rest, value)}
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
