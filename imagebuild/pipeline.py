@@ -117,11 +117,11 @@ def plan_session(
     *,
     force: bool = False,
     reseed: bool = False,
+    seeds: dict[str, int] | None = None,
 ) -> tuple[Planner, Plan]:
     """The validated plan, and the planner the executor needs for deferred steps."""
-    planner = Planner(
-        lock, stats, cache, PlanOptions(force=force, reseed=reseed, prices=session.prices())
-    )
+    options = PlanOptions(force=force, reseed=reseed, prices=session.prices(), seeds=seeds or {})
+    planner = Planner(lock, stats, cache, options)
     plan = planner.plan(session.targets)
     check_requests(session.manifest, plan.unvalidated)
     return planner, plan

@@ -7,7 +7,7 @@ import gc
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -18,6 +18,9 @@ from imagebuild.pipeline import Session, open_session, plan_session
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
 from imagebuild.registry.models import builtin_registry
+
+if TYPE_CHECKING:
+    from imagebuild.execution.executor import Outcome
 
 EXIT_INTERRUPTED = 130
 
@@ -103,7 +106,7 @@ def check_frozen(session: Session, arguments: argparse.Namespace) -> None:
     """--frozen: the lock and the outputs must already say what the manifest says.
     Nothing is written, not even the stat cache."""
     workspace = session.workspace
-    if Journal(workspace.journal_path).replay():
+    if Journal(workspace.journal_path).replay().built:
         raise FrozenError(
             f"{session.manifest.display}: an interrupted build left results not yet in the lock"
         )
@@ -135,7 +138,13 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         stats = workspace.stat_cache()
         cache = workspace.cache()
         planner, plan = plan_session(
-            session, lock, stats, cache, force=arguments.force, reseed=arguments.reseed
+            session,
+            lock,
+            stats,
+            cache,
+            force=arguments.force,
+            reseed=arguments.reseed,
+            seeds=replay.seeds(),
         )
         check_cost(plan, arguments.max_cost)
         refresh_kept(plan, lock)
@@ -163,7 +172,7 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             lock.write()
             stats.save()
             journal.sync()
-            journal.close(clear=True)
+            journal.close()
     report.interrupted = report.interrupted or executor.interrupted
     report.counts["kept"] += plan.count(Action.KEEP)
     for step in plan.steps:
@@ -178,10 +187,17 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             report.cost += outcome.cost or 0.0
         elif outcome.status == "failed":
             report.counts["failed"] += 1
-            print(
-                f"{session.manifest.display}: target {outcome.step.name}: {outcome.error}",
-                file=sys.stderr,
-            )
+            print(failure_line(session, outcome), file=sys.stderr)
+
+
+def failure_line(session: Session, outcome: Outcome) -> str:
+    """One line per failed target; a rejected request field is located in the manifest."""
+    target = outcome.step.target
+    where = session.manifest.display
+    if outcome.parameter:
+        field = target.manifest_field((outcome.parameter,))
+        where = str(session.manifest.source.locate(target.spec.origin(field)))
+    return f"{where}: target {target.name}: {outcome.error}"
 
 
 def check_cost(plan: Plan, limit: float | None) -> None:

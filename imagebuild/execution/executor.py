@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from imagebuild.errors import ImageBuildError, TaskNotFoundError
+from imagebuild.errors import ImageBuildError, InvalidRequestError, TaskNotFoundError
 from imagebuild.execution.journal import Journal
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
@@ -37,6 +37,7 @@ class Outcome:
     cost: float | None = None
     error: str | None = None
     seconds: float = 0.0
+    parameter: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +167,8 @@ class Executor:
                 outcome = Outcome(step, "ok", cost=await self._perform(step))
             except (ImageBuildError, OSError) as error:
                 outcome = Outcome(step, "failed", error=str(error) or type(error).__name__)
+                if isinstance(error, InvalidRequestError):
+                    outcome.parameter = error.parameter
                 if not self.keep_going:
                     self.stopping = True
             outcome.seconds = time.monotonic() - started
@@ -250,7 +253,7 @@ class Executor:
                 return await provider.resume(task, task_id)
             except TaskNotFoundError:
                 pass
-        return await provider.generate(task, self.store.journal)
+        return await provider.generate(task, _SeedJournal(self.store.journal, task.request))
 
     def _record_generation(self, step: Step, generation: Generation) -> None:
         outputs = []
@@ -299,6 +302,18 @@ class Executor:
         entry = lock_entry(step, record)
         self.store.journal.built(step.name, entry)
         self.store.lock.put(step.name, entry)
+
+
+class _SeedJournal:
+    """Journals a submission with the seed it carries: a rebuild after a crash
+    must plan the same seed to recognise the paid task as its own."""
+
+    def __init__(self, journal: Journal, request: dict[str, Any]) -> None:
+        self.journal = journal
+        self.seed = request.get("seed") if isinstance(request.get("seed"), int) else None
+
+    def submitted(self, target: str, fingerprint: str, provider: str, task_id: str) -> None:
+        self.journal.submitted(target, fingerprint, provider, task_id, self.seed)
 
 
 def lock_entry(step: Step, record: dict[str, Any]) -> Entry:

@@ -1,12 +1,15 @@
 """The journal: an append-only record of what a build paid for.
 
-``submitted`` is written before a request leaves (its task id); ``built``
-after a target's outputs are on disk and in the cache. The lock is written
-once per build; if the process dies in between, the next build replays the
-journal into the lock and recovers submitted tasks by id instead of paying
-again. Each record is one ``os.write`` to an O_APPEND descriptor: it reaches
-the kernel at once and so survives the death of the process; fsync is
-batched to the end of the build.
+``submitted`` is written before a request leaves (its task id, and the seed
+that went with it); ``built`` after a target's outputs are on disk and in the
+cache. The lock is written once per build; if the process dies in between,
+the next build replays the journal into the lock and collects submitted
+tasks by id instead of paying again. Each record is one ``os.write`` to an
+O_APPEND descriptor: it reaches the kernel at once and so survives the death
+of the process; fsync is batched to the end of the build.
+
+When a build ends, the journal shrinks to the submissions still unanswered
+(an interrupted build's tasks in flight) or disappears when there are none.
 """
 
 from __future__ import annotations
@@ -19,22 +22,39 @@ from typing import Any
 
 import orjson
 
+from imagebuild.planning.files import atomic_write
+
+Record = dict[str, Any]
+
 
 @dataclass(slots=True)
 class Replay:
-    built: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    built: dict[str, Record] = field(default_factory=dict)
+    pending: dict[str, Record] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.built or self.pending)
+
+    def seeds(self) -> dict[str, int]:
+        """Seeds already sent for targets whose results never arrived: reusing
+        them keeps the fingerprint, so the paid task can be collected."""
+        return {
+            record["target"]: record["seed"]
+            for record in self.pending.values()
+            if isinstance(record.get("seed"), int)
+        }
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._descriptor: int | None = None
+        self._read = False
+        self.pending: dict[str, Record] = {}
 
     def open(self) -> None:
+        if not self._read:
+            self.replay()  # what is owed from before must survive compaction
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         size = os.fstat(self._descriptor).st_size
@@ -43,59 +63,74 @@ class Journal:
             # starts on its own and is not lost with it.
             os.write(self._descriptor, b"\n")
 
-    def _append(self, record: dict[str, Any]) -> None:
+    def _append(self, record: Record) -> None:
         if self._descriptor is None:
             self.open()
         assert self._descriptor is not None
         os.write(self._descriptor, orjson.dumps(record) + b"\n")
 
-    def submitted(self, target: str, fingerprint: str, provider: str, task_id: str) -> None:
-        self._append(
-            {
-                "event": "submitted",
-                "target": target,
-                "fingerprint": fingerprint,
-                "provider": provider,
-                "taskId": task_id,
-                "time": time.time(),
-            }
-        )
+    def submitted(
+        self, target: str, fingerprint: str, provider: str, task_id: str, seed: int | None = None
+    ) -> None:
+        record: Record = {
+            "event": "submitted",
+            "target": target,
+            "fingerprint": fingerprint,
+            "provider": provider,
+            "taskId": task_id,
+            "time": time.time(),
+        }
+        if seed is not None:
+            record["seed"] = seed
+        self._append(record)
+        self.pending[task_id] = record
 
-    def built(self, target: str, entry: dict[str, Any]) -> None:
+    def built(self, target: str, entry: Record) -> None:
         self._append({"event": "built", "target": target, "entry": entry})
+        self.pending = _without(self.pending, entry.get("fingerprint"))
 
     def replay(self) -> Replay:
-        """What an earlier, interrupted build did; a torn last line is ignored."""
+        """What earlier, interrupted builds did; a torn line is ignored."""
         replay = Replay()
         try:
             lines = self.path.read_bytes().splitlines()
         except FileNotFoundError:
+            self._read = True
             return replay
         for line in lines:
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            target = record.get("target")
             if record.get("event") == "submitted":
                 replay.pending[record["taskId"]] = record
             elif record.get("event") == "built":
-                replay.built[target] = record["entry"]
-                replay.pending = {
-                    task: pending
-                    for task, pending in replay.pending.items()
-                    if pending["fingerprint"] != record["entry"].get("fingerprint")
-                }
+                replay.built[record["target"]] = record["entry"]
+                replay.pending = _without(replay.pending, record["entry"].get("fingerprint"))
+        self.pending = dict(replay.pending)
+        self._read = True
         return replay
 
     def sync(self) -> None:
         if self._descriptor is not None:
             os.fsync(self._descriptor)
 
-    def close(self, *, clear: bool) -> None:
-        """Close; ``clear`` once the lock holds everything the journal recorded."""
+    def close(self) -> None:
+        """Call once the lock holds every built record: keep only what is still
+        owed by a provider, so the next build collects it."""
         if self._descriptor is not None:
             os.close(self._descriptor)
             self._descriptor = None
-        if clear:
+        if not self._read:
+            return
+        if self.pending:
+            lines = b"".join(orjson.dumps(record) + b"\n" for record in self.pending.values())
+            atomic_write(self.path, lines)
+        else:
             self.path.unlink(missing_ok=True)
+
+
+def _without(pending: dict[str, Record], fingerprint: str | None) -> dict[str, Record]:
+    return {
+        task: record for task, record in pending.items() if record["fingerprint"] != fingerprint
+    }

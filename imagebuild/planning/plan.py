@@ -103,6 +103,9 @@ class PlanOptions:
     force: bool = False
     reseed: bool = False
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Seeds an interrupted build already sent; they win over --reseed and the
+    # lock, because a task with that seed may be paid for and collectable.
+    seeds: dict[str, int] = field(default_factory=dict)
 
 
 UpstreamDigests = Mapping[str, list[str] | None]
@@ -141,7 +144,7 @@ class Planner:
 
     def step(self, target: Target, upstream: UpstreamDigests) -> Step:
         entry = self.lock.get(target.name)
-        request = _with_seed(target, entry, self.options.reseed)
+        request = _with_seed(target, entry, self.options)
         changed = [name for name in target.upstreams if upstream.get(name) is None]
         if changed:
             action = Action.DERIVE if target.derived else Action.GENERATE
@@ -205,13 +208,17 @@ def make_plan(
     return Planner(lock, stats, cache, options).plan(targets)
 
 
-def _with_seed(target: Target, entry: dict[str, Any] | None, reseed: bool) -> dict[str, Any]:
+def _with_seed(
+    target: Target, entry: dict[str, Any] | None, options: PlanOptions
+) -> dict[str, Any]:
     """A manifest seed wins; otherwise the locked one is kept, so a prompt tweak
     keeps the composition. A new target, or --reseed, draws one."""
     if not target.model.seed or "seed" in target.request:
         return target.request
-    locked = entry.get("seed") if entry is not None and not reseed else None
-    seed = locked if isinstance(locked, int) else _SEEDS.randint(*SEED_RANGE)
+    locked = entry.get("seed") if entry is not None and not options.reseed else None
+    seed = options.seeds.get(target.name, locked)
+    if not isinstance(seed, int):
+        seed = _SEEDS.randint(*SEED_RANGE)
     return {**target.request, "seed": seed}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from PIL import Image
 
-from tests.cli.conftest import Project
+from tests.conftest import Project
 
 CAMPAIGN = """\
 version: 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Project
+from tests.conftest import Project
 
 CASES = {
     "yaml-syntax": (

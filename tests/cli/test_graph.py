@@ -12,7 +12,7 @@ from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Step
 from imagebuild.providers.factory import create_providers
 from imagebuild.registry.models import builtin_registry
-from tests.cli.conftest import Project
+from tests.conftest import Project
 
 GRAPH = """\
 version: 1
@@ -238,7 +238,11 @@ def test_one_job_still_builds_a_graph(project: Project) -> None:
 
 
 def test_request_defaults_do_not_apply_to_derived_targets(project: Project) -> None:
-    project.write(GRAPH.replace("defaults:\n  model: local\n", "defaults:\n  model: local\n  outputQuality: 90\n"))
+    project.write(
+        GRAPH.replace(
+            "defaults:\n  model: local\n", "defaults:\n  model: local\n  outputQuality: 90\n"
+        )
+    )
     assert project.run("validate").code == 0
     project.write(GRAPH.replace("    from: edit\n", "    from: edit\n    outputQuality: 90\n"))
     result = project.run("validate")

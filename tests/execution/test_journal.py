@@ -52,10 +52,10 @@ def test_records_are_on_disk_at_once_without_close(tmp_path: Path) -> None:
 def test_records_are_appended_across_journals(tmp_path: Path) -> None:
     first = journal_at(tmp_path)
     first.submitted("a", "fp1", "runware", "task-1")
-    first.close(clear=False)
+    first.close()
     second = journal_at(tmp_path)
     second.submitted("b", "fp2", "runware", "task-2")
-    second.close(clear=False)
+    second.close()
     assert [record["taskId"] for record in lines(first.path)] == ["task-1", "task-2"]
 
 
@@ -106,7 +106,6 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
     journal = journal_at(tmp_path)
     journal.submitted("hero", "fp1", "runware", "task-1")
     journal.built("logo", {"fingerprint": "fp2"})
-    journal.close(clear=False)
     full = orjson.dumps({"event": "built", "target": "hero", "entry": {"fingerprint": "fp1"}})
     with journal.path.open("ab") as handle:
         handle.write(full[: len(full) // 2])  # the process died mid-record
@@ -118,42 +117,53 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
 def test_a_record_appended_after_a_torn_line_survives(tmp_path: Path) -> None:
     journal = journal_at(tmp_path)
     journal.submitted("hero", "fp1", "runware", "task-1")
-    journal.close(clear=False)
     with journal.path.open("ab") as handle:
         handle.write(b'{"event": "submitted", "tar')
     resumed = journal_at(tmp_path)
     resumed.submitted("logo", "fp2", "runware", "task-2")
-    resumed.close(clear=False)
+    assert set(Journal(journal.path).replay().pending) == {"task-1", "task-2"}
+    resumed.close()
     assert set(Journal(journal.path).replay().pending) == {"task-1", "task-2"}
 
 
-def test_close_with_clear_removes_the_journal(tmp_path: Path) -> None:
+def test_close_removes_the_journal_when_nothing_is_owed(tmp_path: Path) -> None:
     journal = journal_at(tmp_path)
     journal.submitted("hero", "fp1", "runware", "task-1")
+    journal.built("hero", {"fingerprint": "fp1"})
     journal.sync()
-    journal.close(clear=True)
+    journal.close()
     assert not journal.path.exists()
     assert not journal.replay()
 
 
-def test_close_without_clear_keeps_the_journal(tmp_path: Path) -> None:
+def test_close_keeps_only_unanswered_submissions(tmp_path: Path) -> None:
     journal = journal_at(tmp_path)
-    journal.submitted("hero", "fp1", "runware", "task-1")
-    journal.close(clear=False)
-    assert set(Journal(journal.path).replay().pending) == {"task-1"}
+    journal.submitted("hero", "fp1", "runware", "task-1", seed=42)
+    journal.submitted("logo", "fp2", "runware", "task-2")
+    journal.built("logo", {"fingerprint": "fp2"})
+    journal.close()
+    replay = Journal(journal.path).replay()
+    assert set(replay.pending) == {"task-1"}
+    assert replay.built == {}
+    assert replay.seeds() == {"hero": 42}
+
+
+def test_replayed_submissions_stay_owed_until_built(tmp_path: Path) -> None:
+    journal_at(tmp_path).submitted("hero", "fp1", "runware", "task-1")
+    resumed = journal_at(tmp_path)
+    assert set(resumed.replay().pending) == {"task-1"}
+    resumed.close()
+    assert set(Journal(resumed.path).replay().pending) == {"task-1"}
+    again = journal_at(tmp_path)
+    again.replay()
+    again.built("hero", {"fingerprint": "fp1"})
+    again.close()
+    assert not again.path.exists()
 
 
 def test_close_of_an_unopened_journal_is_harmless(tmp_path: Path) -> None:
     journal = journal_at(tmp_path)
     journal.sync()
-    journal.close(clear=True)
-    journal.close(clear=False)
+    journal.close()
+    journal.close()
     assert not journal.path.exists()
-
-
-def test_a_journal_can_be_written_again_after_close(tmp_path: Path) -> None:
-    journal = journal_at(tmp_path)
-    journal.submitted("hero", "fp1", "runware", "task-1")
-    journal.close(clear=True)
-    journal.submitted("logo", "fp2", "runware", "task-2")
-    assert set(journal.replay().pending) == {"task-2"}

@@ -1,0 +1,404 @@
+"""Runware over REST: batched tasks, async delivery, getResponse polling.
+
+The money rules of ``base.py``, as Runware's API allows them:
+
+- the taskUUID is journaled before the task is sent, and every resend of it
+  (a lost answer, a failed request) reuses it; Runware answers a taskUUID it
+  already has with ``conflictTaskUUID``, which is taken for the acknowledgement
+  it is: the task is then polled, never submitted anew;
+- results are fetched by taskUUID (getResponse), so ``resume`` after a crash
+  collects what was paid for;
+- Runware has no cancel: an interrupted build leaves its tasks running on the
+  server, and the next build resumes them from the journal.
+
+Batching keeps HTTP concurrency low however many tasks are in flight:
+submissions and polls arriving within a few milliseconds share one POST (up to
+``batchSize`` tasks), and async delivery means no request waits for a GPU.
+Errors are answered per task, so a bad task never fails the siblings it was
+batched with. Uploads travel alone (they are large) and once per content.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import anyio.to_thread
+
+from imagebuild.errors import (
+    AuthenticationError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    ProviderError,
+    TaskNotFoundError,
+    TransientError,
+)
+from imagebuild.providers.base import Generation, GenerationTask, RequestPath, TaskJournal
+from imagebuild.providers.http import (
+    ClientPool,
+    Coalescer,
+    Downloader,
+    HttpSettings,
+    ImageSource,
+    Redactor,
+    Reply,
+    RequestFailed,
+    SingleFlight,
+    choose_url,
+    decode_base64,
+    exchange,
+    gather,
+    materialise,
+    parse_settings,
+    require_env,
+    with_retries,
+    within_deadline,
+)
+
+SERVICE = "Runware"
+ENV_KEY = "RUNWARE_API_KEY"
+ENV_URL = "RUNWARE_API_URL"
+DEFAULT_URL = "https://api.runware.ai/v1"
+# Smaller inputs travel inside the task as data URIs; larger ones are uploaded
+# once and referenced by imageUUID, so a shared input is not resent per task.
+INLINE_LIMIT = 64 * 1024
+CONFLICT = "conflictTaskUUID"
+_STATUS_KINDS = {401: "invalidApiKey", 402: "insufficientCredits", 400: "invalidRequest"}
+_IMAGE_FIELDS = ("imageURL", "imageBase64Data", "imageDataURI")
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF8", "gif"),
+    (b"BM", "bmp"),
+)
+
+
+@dataclass(slots=True)
+class TaskReply:
+    """What one HTTP answer said about one task."""
+
+    status: int
+    items: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def conflict(self) -> bool:
+        return any(error.get("code") == CONFLICT for error in self.errors)
+
+    def failures(self) -> list[dict[str, Any]]:
+        failed = [item for item in self.items if item.get("status") == "error"]
+        return [*self.errors, *failed]
+
+
+def split_replies(reply: Reply, task_uuids: list[str]) -> list[TaskReply]:
+    """One TaskReply per task sent, in order. Errors naming no task concern every
+    task the answer says nothing else about; older shapes (a singular ``error``,
+    a bare list of items) are accepted."""
+    body = reply.body
+    data = body.get("data") if isinstance(body, dict) else body
+    errors = _errors_of(body)
+    if not reply.ok and not errors and not data:
+        errors = [{"message": f"HTTP {reply.status}"}]
+    replies = {uuid: TaskReply(reply.status) for uuid in task_uuids}
+    shared: list[dict[str, Any]] = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, dict) and item.get("taskUUID") in replies:
+            replies[item["taskUUID"]].items.append(item)
+    for error in errors:
+        uuid = error.get("taskUUID")
+        target = replies.get(uuid) if isinstance(uuid, str) else None
+        (target.errors if target is not None else shared).append(error)
+    for task_reply in replies.values():
+        if not task_reply.items and not task_reply.errors:
+            task_reply.errors = list(shared)
+    return [replies[uuid] for uuid in task_uuids]
+
+
+def _errors_of(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict):
+        return []
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        return [error for error in errors if isinstance(error, dict)]
+    error = body.get("error")
+    if isinstance(error, dict):
+        return [error]
+    if isinstance(error, str):
+        return [{"message": error}]
+    return []
+
+
+def classify(error: dict[str, Any], status: int, redact: Redactor) -> ProviderError:
+    """The exception for one task's error. The code decides; the HTTP status only
+    when there is no code, because one answer carries the errors of several
+    tasks under a single status (the first error's, when all failed)."""
+    code = str(error.get("code") or "")
+    message = redact(str(error.get("message") or error.get("error") or code or f"HTTP {status}"))
+    parameter = error.get("parameter")
+    kind = code or _STATUS_KINDS.get(status, "")
+    if kind == "invalidApiKey":
+        return AuthenticationError(f"{SERVICE} rejected the API key ({ENV_KEY})")
+    if kind == "insufficientCredits":
+        return InsufficientCreditsError(f"{SERVICE}: insufficient credits ({message})")
+    if kind == "taskNotFound":
+        return TaskNotFoundError(f"{SERVICE}: {message}")
+    if kind == "timeoutProvider":
+        return TransientError(f"{SERVICE}: the model provider timed out ({message})")
+    if isinstance(parameter, str) and parameter:
+        return InvalidRequestError(f"invalid parameter {parameter}: {message}", parameter=parameter)
+    if kind == "invalidRequest":
+        return InvalidRequestError(f"{SERVICE} rejected the task: {message}")
+    suffix = f" ({code})" if code and code not in message else ""
+    return ProviderError(f"{SERVICE}: {message}{suffix}")
+
+
+def raise_failure(reply: TaskReply, redact: Redactor) -> None:
+    failures = reply.failures()
+    if failures:
+        raise classify(failures[0], reply.status, redact)
+
+
+def inference_task(task_uuid: str, request: dict[str, Any], output_type: str) -> dict[str, Any]:
+    """The imageInference task; the fields imagebuild manages come last and win."""
+    return {
+        "taskType": "imageInference",
+        "taskUUID": task_uuid,
+        **request,
+        "deliveryMethod": "async",
+        "includeCost": True,
+        "outputType": output_type,
+    }
+
+
+class ResultSet:
+    """The results of one task across answers, de-duplicated by ``resultIndex``
+    falling back to ``imageUUID``, as the official SDK does."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._items: dict[tuple[str, Any], dict[str, Any]] = {}
+
+    @property
+    def complete(self) -> bool:
+        return len(self._items) >= self.count
+
+    def add(self, items: list[dict[str, Any]]) -> None:
+        """Keep the image items; status items (``processing``) carry no result."""
+        for item in items:
+            if any(item.get(key) for key in _IMAGE_FIELDS):
+                self._items.setdefault(_result_key(item), item)
+
+    def ordered(self) -> list[dict[str, Any]]:
+        items = list(self._items.values())
+        if all(isinstance(item.get("resultIndex"), int) for item in items):
+            items.sort(key=lambda item: int(item["resultIndex"]))
+        return items[: self.count]
+
+
+def _result_key(item: dict[str, Any]) -> tuple[str, Any]:
+    key = next(
+        key for key in ("resultIndex", "imageUUID", *_IMAGE_FIELDS) if item.get(key) is not None
+    )
+    return key, item[key]
+
+
+def image_source(item: dict[str, Any]) -> ImageSource:
+    """Inline data is decoded at once; a URL is left for the downloader."""
+    inline = item.get("imageBase64Data") or item.get("imageDataURI")
+    seed, cost = item.get("seed"), item.get("cost")
+    return ImageSource(
+        url=None if inline else str(item["imageURL"]),
+        data=decode_base64(str(inline), SERVICE) if inline else None,
+        image_uuid=item.get("imageUUID"),
+        seed=seed if isinstance(seed, int) else None,
+        cost=float(cost) if isinstance(cost, int | float) else None,
+    )
+
+
+def data_uri(data: bytes, where: RequestPath) -> str:
+    """An input image inline; Runware accepts jpeg, png, webp, bmp and gif."""
+    kind = "webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+    kind = kind or next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+    if kind is None:
+        parameter = ".".join(str(part) for part in where)
+        raise InvalidRequestError(
+            f"invalid parameter {parameter}: not a PNG, JPEG, WEBP, BMP or GIF image",
+            parameter=parameter,
+        )
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def set_at(request: dict[str, Any], path: RequestPath, value: Any) -> None:
+    node: Any = request
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+def _read_input(path: Path) -> tuple[bytes, str]:
+    data = path.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+class RunwareProvider:
+    name = "runware"
+
+    def __init__(self, api_key: str, settings: HttpSettings) -> None:
+        self.settings = settings
+        self._redact = Redactor(api_key)
+        self._api = ClientPool(
+            settings.concurrency,
+            timeout=settings.request_timeout,
+            rate=settings.rate,
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+        self._downloader = Downloader(settings, SERVICE)
+        self._batches: Coalescer[dict[str, Any], TaskReply] = Coalescer(
+            self._post, settings.batch_size, settings.batch_window
+        )
+        self._uploads: SingleFlight[str, str] = SingleFlight()
+        self.tasks_sent = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> RunwareProvider:
+        key = require_env(environ, ENV_KEY)
+        url = choose_url(environ, ENV_URL, settings, DEFAULT_URL)
+        return cls(key, parse_settings("runware", settings, url))
+
+    def __repr__(self) -> str:
+        return f"RunwareProvider(url={self.settings.url!r})"
+
+    @property
+    def http_requests(self) -> int:
+        """API requests made, retries and uploads included; with ``tasks_sent``
+        it tells how many requests batching saved."""
+        return self._api.requests
+
+    @property
+    def downloads(self) -> int:
+        return self._downloader.downloads
+
+    async def generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
+        return await within_deadline(
+            self.settings.timeout, SERVICE, partial(self._generate, task, journal)
+        )
+
+    async def resume(self, task: GenerationTask, task_id: str) -> Generation:
+        return await within_deadline(
+            self.settings.timeout, SERVICE, partial(self._resume, task, task_id)
+        )
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._downloader.aclose()
+
+    async def _generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
+        request = await self._with_inputs(task)
+        task_uuid = str(uuid4())
+        journal.submitted(task.target, task.fingerprint, self.name, task_uuid)
+        early = await self._submit(inference_task(task_uuid, request, self.settings.output_type))
+        return await self._collect(task, task_uuid, early)
+
+    async def _resume(self, task: GenerationTask, task_uuid: str) -> Generation:
+        """Collect by taskUUID. A task Runware never received (the crash came
+        between journaling and sending) is sent now under the same taskUUID:
+        nothing was paid for it, and should it exist after all, Runware answers
+        ``conflictTaskUUID`` and it is polled instead."""
+        try:
+            early = await self._poll(task_uuid)
+        except TaskNotFoundError:
+            request = await self._with_inputs(task)
+            early = await self._submit(
+                inference_task(task_uuid, request, self.settings.output_type)
+            )
+        return await self._collect(task, task_uuid, early)
+
+    async def _submit(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send one task until Runware has it; returns the answer's items, which
+        may already hold results."""
+
+        async def attempt() -> list[dict[str, Any]]:
+            reply = await self._batches.call(payload)
+            if reply.conflict:
+                return []
+            raise_failure(reply, self._redact)
+            if not reply.items:
+                raise RequestFailed(f"{SERVICE} did not acknowledge task {payload['taskUUID']}")
+            return reply.items
+
+        return await with_retries(self.settings.retry, attempt)
+
+    async def _collect(
+        self, task: GenerationTask, task_uuid: str, early: list[dict[str, Any]]
+    ) -> Generation:
+        results = ResultSet(task.count)
+        results.add(early)
+        delays = self.settings.poll.delays()
+        while not results.complete:
+            await anyio.sleep(next(delays))
+            results.add(await self._poll(task_uuid))
+        sources = [image_source(item) for item in results.ordered()]
+        images = await materialise(
+            self._downloader, sources, task.staging_dir, task_uuid, task.output_format
+        )
+        return Generation(images, task_id=task_uuid)
+
+    async def _poll(self, task_uuid: str) -> list[dict[str, Any]]:
+        poll = {"taskType": "getResponse", "taskUUID": task_uuid}
+
+        async def attempt() -> list[dict[str, Any]]:
+            reply = await self._batches.call(poll)
+            raise_failure(reply, self._redact)
+            return reply.items
+
+        return await with_retries(self.settings.retry, attempt)
+
+    async def _with_inputs(self, task: GenerationTask) -> dict[str, Any]:
+        """The request with local input files replaced by data URIs or imageUUIDs."""
+        if not task.inputs:
+            return task.request
+        request = copy.deepcopy(task.request)
+        paths = list(task.inputs)
+        references = await gather(
+            [partial(self._reference, path, task.inputs[path]) for path in paths]
+        )
+        for path, reference in zip(paths, references, strict=True):
+            set_at(request, path, reference)
+        return request
+
+    async def _reference(self, where: RequestPath, file: Path) -> str:
+        data, digest = await anyio.to_thread.run_sync(_read_input, file)
+        uri = data_uri(data, where)
+        if len(data) < INLINE_LIMIT:
+            return uri
+        return await self._uploads.get(digest, partial(self._upload, uri))
+
+    async def _upload(self, uri: str) -> str:
+        """imageUpload, alone in its request; a fresh taskUUID per attempt is
+        harmless, uploads being free."""
+
+        async def attempt() -> str:
+            (reply,) = await self._post(
+                [{"taskType": "imageUpload", "taskUUID": str(uuid4()), "image": uri}]
+            )
+            raise_failure(reply, self._redact)
+            for item in reply.items:
+                if isinstance(item.get("imageUUID"), str):
+                    return str(item["imageUUID"])
+            raise RequestFailed(f"{SERVICE} answered an upload without an imageUUID")
+
+        return await with_retries(self.settings.retry, attempt)
+
+    async def _post(self, tasks: list[dict[str, Any]]) -> list[TaskReply]:
+        self.tasks_sent += len(tasks)
+        reply = await exchange(self._api, "POST", self.settings.url, service=SERVICE, payload=tasks)
+        return split_replies(reply, [str(task["taskUUID"]) for task in tasks])
