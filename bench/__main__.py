@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import plan_10k, plan_dag
+from bench import plan_10k, plan_dag, providers
 
-BENCHMARKS = {"plan_10k": plan_10k.main, "plan_dag": plan_dag.main}
+BENCHMARKS = {
+    "plan_10k": plan_10k.main,
+    "plan_dag": plan_dag.main,
+    "providers": providers.main,
+}
 
 
 def main(names: list[str]) -> int:

@@ -39,6 +39,8 @@ def main() -> None:
     numbers = ", ".join(str(n) for n in range(MASTERS))
     (folder / "imagebuild.yaml").write_text(MANIFEST.format(numbers=numbers))
     first = imagebuild(folder, "build", "-j", "8")
-    print(f"{MASTERS} masters x 4 derived variants = 10,000 targets; first full build {first:.1f} s")
+    print(
+        f"{MASTERS} masters x 4 derived variants = 10,000 targets; first full build {first:.1f} s"
+    )
     best, median = repeat(5, lambda: imagebuild(folder, "plan"))
     report("plan, everything up to date (new process each)", best, median, goal=0.5)

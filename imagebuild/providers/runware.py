@@ -165,8 +165,17 @@ def raise_failure(reply: TaskReply, redact: Redactor) -> None:
         raise classify(failures[0], reply.status, redact)
 
 
+# Images up to this many pixels come inline with the poll that finds them
+# (base64Data): one download per image costs more client CPU and a round trip
+# than the third more bytes. Larger images come as URLs, streamed to disk.
+INLINE_PIXELS = 1024 * 1024
+
+
 def inference_task(task_uuid: str, request: dict[str, Any], output_type: str) -> dict[str, Any]:
     """The imageInference task; the fields imagebuild manages come last and win."""
+    if output_type == "auto":
+        pixels = int(request.get("width", 2048)) * int(request.get("height", 2048))
+        output_type = "base64Data" if pixels <= INLINE_PIXELS else "URL"
     return {
         "taskType": "imageInference",
         "taskUUID": task_uuid,

@@ -88,7 +88,8 @@ def make_task(staging: Path, index: int = 0, **fields: Any) -> GenerationTask:
 
 def provider_for(url: str, key: str = KEY, **changes: Any) -> RunwareProvider:
     provider = RunwareProvider.from_settings({}, {"RUNWARE_API_KEY": key, "RUNWARE_API_URL": url})
-    changes = {"poll": FAST_POLL, "retry": FAST_RETRY, **changes}
+    # URL delivery unless a test says otherwise: most tests here exercise downloads.
+    changes = {"poll": FAST_POLL, "retry": FAST_RETRY, "output_type": "URL", **changes}
     return RunwareProvider(key, dataclasses.replace(provider.settings, **changes))
 
 
@@ -277,6 +278,22 @@ async def test_batched_async_generation(tmp_path: Path) -> None:
         assert image.cost is not None
         assert image.image_uuid
     assert provider.downloads == 12
+
+
+@pytest.mark.anyio
+async def test_auto_delivery_inlines_small_images_and_downloads_large_ones(tmp_path: Path) -> None:
+    with emulated(faults=Faults(latency=0.05)) as (_, url):
+        provider = provider_for(url, output_type="auto")
+        small = make_task(tmp_path, 1)
+        large = dataclasses.replace(small, request={**small.request, "width": 1152, "height": 1024})
+        outcomes = await generate_all(provider, [small, large], Journal(None))
+        await provider.aclose()
+    first, second = outcomes
+    assert isinstance(first, Generation) and isinstance(second, Generation)
+    assert first.images[0].data is not None and first.images[0].staged is None
+    assert second.images[0].staged is not None
+    assert pixels(second.images[0].read()) == (1152, 1024)
+    assert provider.downloads == 1
 
 
 @pytest.mark.anyio
