@@ -141,3 +141,12 @@ def test_invalid_manifest(case: str, path: list[Any], value: Any) -> None:
     data = copy.deepcopy(demo())
     _set(data, path, value)
     assert messages(data), f"{case} should be rejected"
+
+
+def test_example_manifests_validate_against_the_manifest_schema() -> None:
+    root = Path(__file__).resolve().parents[2]
+    schema = json.loads((root / "schemas" / "manifest.schema.json").read_text())
+    validator = Draft202012Validator(schema)
+    for manifest in sorted((root / "manifests").glob("*.yaml")):
+        errors = [error.message for error in validator.iter_errors(yaml.safe_load(manifest.read_text()))]
+        assert errors == [], manifest.name
