@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import orjson
 
@@ -143,13 +142,11 @@ def imagebuild_client(url: str, concurrency: int, run: str) -> tuple[float, floa
 def main() -> None:
     emulator, url = start_emulator()
     try:
-        print(
-            f"{IMAGES} images of 128x128, emulator latency {LATENCY:.1f} s, emulator in its own process"
-        )
-        print(
-            f"{'concurrency':>11} {'ideal':>7} {'threaded':>9} {'imagebuild':>11} {'vs threaded':>12}"
-            f" {'CPU/image':>10} {'peak RSS':>9} {'HTTP requests':>14}"
-        )
+        print(f"{IMAGES} images of 128x128, latency {LATENCY:.1f} s, emulator in its own process")
+        columns = ("concurrency", "ideal", "threaded", "imagebuild", "vs threaded")
+        widths = (11, 7, 9, 11, 12)
+        header = " ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True))
+        print(f"{header} {'CPU/image':>10} {'peak RSS':>9} {'HTTP requests':>14}")
         for concurrency in (16, 64, 256):
             ideal = math.ceil(IMAGES / concurrency) * LATENCY
             ceiling = threaded_client(url, concurrency, f"t{concurrency}")
