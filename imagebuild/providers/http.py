@@ -52,7 +52,7 @@ from imagebuild.errors import (
     TransientError,
     unknown_name,
 )
-from imagebuild.providers.base import GeneratedImage
+from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, TaskJournal
 
 logger = logging.getLogger(__name__)
 
@@ -765,3 +765,59 @@ async def gather(operations: list[Callable[[], Awaitable[T]]]) -> list[T]:
 def _first_leaf(errors: BaseExceptionGroup[Exception]) -> Exception:
     first = errors.exceptions[0]
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+# -- the shell every HTTP provider shares -----------------------------------------
+
+
+class HttpProvider:
+    """Credentials, pools, deadlines and counters of a remote provider.
+
+    Subclasses say what their API does in ``_generate`` and ``_resume``; the
+    credential lives only in the pool's headers and the redactor."""
+
+    name: str
+    service: str
+
+    def __init__(self, credential: str, settings: HttpSettings) -> None:
+        self.settings = settings
+        self._redact = Redactor(credential)
+        self._api = ClientPool(
+            settings.concurrency,
+            timeout=settings.request_timeout,
+            rate=settings.rate,
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+        self._downloader = Downloader(settings, self.service)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.settings.url!r})"
+
+    @property
+    def http_requests(self) -> int:
+        """API requests made, retries and uploads included."""
+        return self._api.requests
+
+    @property
+    def downloads(self) -> int:
+        return self._downloader.downloads
+
+    async def generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
+        return await within_deadline(
+            self.settings.timeout, self.service, partial(self._generate, task, journal)
+        )
+
+    async def resume(self, task: GenerationTask, task_id: str) -> Generation:
+        return await within_deadline(
+            self.settings.timeout, self.service, partial(self._resume, task, task_id)
+        )
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+        await self._downloader.aclose()
+
+    async def _generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
+        raise NotImplementedError
+
+    async def _resume(self, task: GenerationTask, task_id: str) -> Generation:
+        raise NotImplementedError

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import anyio
@@ -42,8 +41,7 @@ from imagebuild.errors import (
 )
 from imagebuild.providers.base import Generation, GenerationTask, TaskJournal
 from imagebuild.providers.http import (
-    ClientPool,
-    Downloader,
+    HttpProvider,
     HttpSettings,
     ImageSource,
     Redactor,
@@ -55,7 +53,6 @@ from imagebuild.providers.http import (
     parse_settings,
     require_env,
     with_retries,
-    within_deadline,
 )
 
 SERVICE = "RunComfy"
@@ -146,19 +143,12 @@ def failure_message(result: dict[str, Any]) -> str:
     return error_message(result) or str(result.get("status"))
 
 
-class RunComfyProvider:
+class RunComfyProvider(HttpProvider):
     name = "runcomfy"
+    service = SERVICE
 
     def __init__(self, token: str, settings: HttpSettings) -> None:
-        self.settings = settings
-        self._redact = Redactor(token)
-        self._api = ClientPool(
-            settings.concurrency,
-            timeout=settings.request_timeout,
-            rate=settings.rate,
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self._downloader = Downloader(settings, SERVICE)
+        super().__init__(token, settings)
         self.lost_submissions = 0
 
     @classmethod
@@ -169,30 +159,8 @@ class RunComfyProvider:
         url = choose_url(environ, ENV_URL, settings, DEFAULT_URL)
         return cls(token, parse_settings("runcomfy", settings, url))
 
-    def __repr__(self) -> str:
-        return f"RunComfyProvider(url={self.settings.url!r})"
-
-    @property
-    def http_requests(self) -> int:
-        return self._api.requests
-
-    @property
-    def downloads(self) -> int:
-        return self._downloader.downloads
-
-    async def generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
-        return await within_deadline(
-            self.settings.timeout, SERVICE, partial(self._generate, task, journal)
-        )
-
-    async def resume(self, task: GenerationTask, task_id: str) -> Generation:
-        return await within_deadline(
-            self.settings.timeout, SERVICE, partial(self._collect, task, task_id)
-        )
-
-    async def aclose(self) -> None:
-        await self._api.aclose()
-        await self._downloader.aclose()
+    async def _resume(self, task: GenerationTask, task_id: str) -> Generation:
+        return await self._collect(task, task_id)
 
     async def _generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
         request_id = await self._submit(task)

@@ -42,9 +42,8 @@ from imagebuild.errors import (
 )
 from imagebuild.providers.base import Generation, GenerationTask, RequestPath, TaskJournal
 from imagebuild.providers.http import (
-    ClientPool,
     Coalescer,
-    Downloader,
+    HttpProvider,
     HttpSettings,
     ImageSource,
     Redactor,
@@ -59,7 +58,6 @@ from imagebuild.providers.http import (
     parse_settings,
     require_env,
     with_retries,
-    within_deadline,
 )
 
 SERVICE = "Runware"
@@ -256,19 +254,12 @@ def _read_input(path: Path) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-class RunwareProvider:
+class RunwareProvider(HttpProvider):
     name = "runware"
+    service = SERVICE
 
     def __init__(self, api_key: str, settings: HttpSettings) -> None:
-        self.settings = settings
-        self._redact = Redactor(api_key)
-        self._api = ClientPool(
-            settings.concurrency,
-            timeout=settings.request_timeout,
-            rate=settings.rate,
-            headers={"Authorization": f"Bearer {api_key}"},
-        )
-        self._downloader = Downloader(settings, SERVICE)
+        super().__init__(api_key, settings)
         self._batches: Coalescer[dict[str, Any], TaskReply] = Coalescer(
             self._post, settings.batch_size, settings.batch_window
         )
@@ -282,33 +273,6 @@ class RunwareProvider:
         key = require_env(environ, ENV_KEY)
         url = choose_url(environ, ENV_URL, settings, DEFAULT_URL)
         return cls(key, parse_settings("runware", settings, url))
-
-    def __repr__(self) -> str:
-        return f"RunwareProvider(url={self.settings.url!r})"
-
-    @property
-    def http_requests(self) -> int:
-        """API requests made, retries and uploads included; with ``tasks_sent``
-        it tells how many requests batching saved."""
-        return self._api.requests
-
-    @property
-    def downloads(self) -> int:
-        return self._downloader.downloads
-
-    async def generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
-        return await within_deadline(
-            self.settings.timeout, SERVICE, partial(self._generate, task, journal)
-        )
-
-    async def resume(self, task: GenerationTask, task_id: str) -> Generation:
-        return await within_deadline(
-            self.settings.timeout, SERVICE, partial(self._resume, task, task_id)
-        )
-
-    async def aclose(self) -> None:
-        await self._api.aclose()
-        await self._downloader.aclose()
 
     async def _generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
         request = await self._with_inputs(task)
