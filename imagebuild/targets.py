@@ -70,9 +70,11 @@ class Target:
         return self.provider == DERIVE
 
     @property
-    def upstreams(self) -> list[str]:
+    def upstreams(self) -> tuple[str, ...]:
         """Targets this one reads, in the order first referenced."""
-        return list(dict.fromkeys(reference.target for reference in self.references.values()))
+        if not self.references:
+            return ()
+        return tuple(dict.fromkeys(reference.target for reference in self.references.values()))
 
     @property
     def number_results(self) -> int:
