@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from uuid import uuid4
 
 import anyio
@@ -778,6 +778,9 @@ class HttpProvider:
 
     name: str
     service: str
+    credential_env: str
+    url_env: str
+    default_url: str
 
     def __init__(self, credential: str, settings: HttpSettings) -> None:
         self.settings = settings
@@ -789,6 +792,14 @@ class HttpProvider:
             headers={"Authorization": f"Bearer {credential}"},
         )
         self._downloader = Downloader(settings, self.service)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], environ: Mapping[str, str]) -> Self:
+        """The credential from the environment only; the URL from the
+        environment, else the manifest's settings, else the public API."""
+        credential = require_env(environ, cls.credential_env)
+        url = choose_url(environ, cls.url_env, settings, cls.default_url)
+        return cls(credential, parse_settings(cls.name, settings, url))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.settings.url!r})"

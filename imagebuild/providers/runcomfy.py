@@ -25,7 +25,6 @@ journal, so nothing would ever collect it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +46,8 @@ from imagebuild.providers.http import (
     Redactor,
     Reply,
     RequestFailed,
-    choose_url,
     exchange,
     materialise,
-    parse_settings,
-    require_env,
     with_retries,
 )
 
@@ -147,17 +143,13 @@ class RunComfyProvider(HttpProvider):
     name = "runcomfy"
     service = SERVICE
 
+    credential_env = ENV_TOKEN
+    url_env = ENV_URL
+    default_url = DEFAULT_URL
+
     def __init__(self, token: str, settings: HttpSettings) -> None:
         super().__init__(token, settings)
         self.lost_submissions = 0
-
-    @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any], environ: Mapping[str, str]
-    ) -> RunComfyProvider:
-        token = require_env(environ, ENV_TOKEN)
-        url = choose_url(environ, ENV_URL, settings, DEFAULT_URL)
-        return cls(token, parse_settings("runcomfy", settings, url))
 
     async def _resume(self, task: GenerationTask, task_id: str) -> Generation:
         return await self._collect(task, task_id)

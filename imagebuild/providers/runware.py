@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -50,13 +49,10 @@ from imagebuild.providers.http import (
     Reply,
     RequestFailed,
     SingleFlight,
-    choose_url,
     decode_base64,
     exchange,
     gather,
     materialise,
-    parse_settings,
-    require_env,
     with_retries,
 )
 
@@ -257,6 +253,9 @@ def _read_input(path: Path) -> tuple[bytes, str]:
 class RunwareProvider(HttpProvider):
     name = "runware"
     service = SERVICE
+    credential_env = ENV_KEY
+    url_env = ENV_URL
+    default_url = DEFAULT_URL
 
     def __init__(self, api_key: str, settings: HttpSettings) -> None:
         super().__init__(api_key, settings)
@@ -265,14 +264,6 @@ class RunwareProvider(HttpProvider):
         )
         self._uploads: SingleFlight[str, str] = SingleFlight()
         self.tasks_sent = 0
-
-    @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any], environ: Mapping[str, str]
-    ) -> RunwareProvider:
-        key = require_env(environ, ENV_KEY)
-        url = choose_url(environ, ENV_URL, settings, DEFAULT_URL)
-        return cls(key, parse_settings("runware", settings, url))
 
     async def _generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
         request = await self._with_inputs(task)
