@@ -38,11 +38,6 @@ from imagebuild.providers.http import (
 FAST = RetryPolicy(retries=3, base=0.001, cap=0.01)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # -- settings -------------------------------------------------------------------
 
 

@@ -35,11 +35,6 @@ FAST_POLL = PollSchedule(first=0.05, interval=0.05, growth=1.5, longest=0.2)
 FAST_RETRY = RetryPolicy(retries=6, base=0.01, cap=2.0)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Journal:
     def __init__(self) -> None:
         self.submitted_ids: list[str] = []

@@ -148,5 +148,7 @@ def test_example_manifests_validate_against_the_manifest_schema() -> None:
     schema = json.loads((root / "schemas" / "manifest.schema.json").read_text())
     validator = Draft202012Validator(schema)
     for manifest in sorted((root / "manifests").glob("*.yaml")):
-        errors = [error.message for error in validator.iter_errors(yaml.safe_load(manifest.read_text()))]
+        errors = [
+            error.message for error in validator.iter_errors(yaml.safe_load(manifest.read_text()))
+        ]
         assert errors == [], manifest.name
