@@ -72,6 +72,11 @@ class ManifestErrors(ImageBuildError):
         super().__init__("\n".join(str(error) for error in errors))
 
 
+def collected(errors: list[ManifestError]) -> ImageBuildError:
+    """The error to raise for what one pass found: the error itself when alone."""
+    return errors[0] if len(errors) == 1 else ManifestErrors(errors)
+
+
 class UsageError(ImageBuildError):
     exit_code = 2
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from imagebuild.errors import ManifestError, unknown_name
+from imagebuild.errors import ManifestError, collected, unknown_name
 from imagebuild.manifest.expand import Manifest
 from imagebuild.targets import Target
 
@@ -79,9 +79,7 @@ def _check_references(
                     )
                 )
     if errors:
-        from imagebuild.errors import ManifestErrors
-
-        raise ManifestErrors(errors) if len(errors) > 1 else errors[0]
+        raise collected(errors)
 
 
 def _cycle_error(manifest: Manifest, by_name: dict[str, Target], stuck: set[str]) -> ManifestError:

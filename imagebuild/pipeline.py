@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from imagebuild.errors import ManifestError, ManifestErrors, unknown_name
+from imagebuild.errors import collected, unknown_name
 from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
@@ -21,7 +19,7 @@ from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Plan, Planner, PlanOptions
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
-from imagebuild.targets import Target, resolve_targets
+from imagebuild.targets import Target, replace_at, resolve_targets
 from imagebuild.workspace import Workspace
 
 DEFAULT_MANIFEST = "imagebuild.yaml"
@@ -65,9 +63,7 @@ def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str
     for pattern in patterns:
         matched = fnmatch.filter(names, pattern)
         if not matched:
-            raise ManifestError(
-                unknown_name("target", pattern, names), manifest.source.locate(("targets",))
-            )
+            raise manifest.source.error(unknown_name("target", pattern, names), ("targets",))
         chosen.update(matched)
     needed = with_upstreams(targets, chosen)
     return [target for target in targets if target.name in needed]
@@ -84,12 +80,10 @@ def check_requests(manifest: Manifest, targets: list[Target]) -> None:
         for problem in find_problems(target.model, _placeholders(target)):
             origin = target.spec.origin(target.manifest_field(problem.path))
             errors.append(
-                ManifestError(
-                    problem.message, manifest.source.locate(origin, key=problem.at_key), target.name
-                )
+                manifest.source.error(problem.message, origin, target.name, key=problem.at_key)
             )
     if errors:
-        raise ManifestErrors(errors) if len(errors) > 1 else errors[0]
+        raise collected(errors)
 
 
 # Where a request names another target's output, the provider will receive an
@@ -100,13 +94,11 @@ _PLACEHOLDER_IMAGE = "00000000-0000-4000-8000-000000000000"
 def _placeholders(target: Target) -> dict[str, Any]:
     if not target.references or target.derived:
         return target.request
-    request: dict[str, Any] = orjson.loads(orjson.dumps(target.request))
+    request: Any = target.request
     for path in target.references:
-        node: Any = request
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = _PLACEHOLDER_IMAGE
-    return request
+        request = replace_at(request, path, _PLACEHOLDER_IMAGE)
+    result: dict[str, Any] = request
+    return result
 
 
 def plan_session(

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from imagebuild.errors import ManifestError, ManifestErrors
+from imagebuild.errors import ManifestError, collected
 from imagebuild.manifest.expand import Manifest, TargetSpec
 from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
 
@@ -100,8 +100,21 @@ def resolve_targets(
         except ManifestError as error:
             errors.append(error)
     if errors:
-        raise ManifestErrors(errors) if len(errors) > 1 else errors[0]
+        raise collected(errors)
     return targets
+
+
+def replace_at(node: Any, path: RequestPath, value: str) -> Any:
+    """``node`` with ``value`` at ``path``, copying only the containers on the
+    way: the request itself is shared with the target and stays untouched."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(node, list):
+        copy = list(node)
+        copy[int(head)] = replace_at(node[int(head)], rest, value)
+        return copy
+    return {**node, head: replace_at(node[head], rest, value)}
 
 
 def normalise_prompt(text: str) -> str:

@@ -158,7 +158,7 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         executor = Executor(
             store,
             _providers(session, plan),
-            _progress(arguments),
+            _progress(),
             planner,
             jobs=arguments.jobs,
             keep_going=arguments.keep_going,
@@ -233,7 +233,7 @@ def _providers(session: Session, plan: Plan) -> dict[str, Any]:
     return create_providers(needed, session.manifest.providers, builtin_registry())
 
 
-def _progress(arguments: argparse.Namespace) -> Any:
+def _progress() -> Any:
     from imagebuild.execution.progress import progress_for
 
     return progress_for(sys.stderr)

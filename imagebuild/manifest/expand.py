@@ -56,7 +56,7 @@ class Manifest:
         return self.source.path
 
     def error(self, message: str, path: ValuePath, target: str | None = None) -> ManifestError:
-        return ManifestError(message, self.source.locate(path), target)
+        return self.source.error(message, path, target)
 
     def target_error(
         self, spec: TargetSpec, message: str, field_path: tuple[str | int, ...]
@@ -79,7 +79,7 @@ class _Expander:
     def error(
         self, message: str, path: ValuePath, target: str | None = None, *, key: bool = False
     ) -> ManifestError:
-        return ManifestError(message, self.source.locate(path, key=key), target)
+        return self.source.error(message, path, target, key=key)
 
     def expand(self) -> Manifest:
         document = self.source.data
@@ -193,7 +193,7 @@ class _Expander:
             try:
                 return self.engine.render(value, context)
             except TemplateError as error:
-                raise ManifestError(str(error), self.source.locate(path), target) from None
+                raise self.source.error(str(error), path, target) from None
         if isinstance(value, list):
             return [self._render(item, context, (*path, i), target) for i, item in enumerate(value)]
         if isinstance(value, dict):

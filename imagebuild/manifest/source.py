@@ -31,6 +31,12 @@ class Source:
     values: dict[ValuePath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[ValuePath, tuple[int, int]] = field(default_factory=dict)
 
+    def error(
+        self, message: str, path: ValuePath, target: str | None = None, *, key: bool = False
+    ) -> ManifestError:
+        """A ManifestError located at ``path`` (at its key with ``key``)."""
+        return ManifestError(message, self.locate(path, key=key), target)
+
     def has(self, path: ValuePath) -> bool:
         return path in self.values
 

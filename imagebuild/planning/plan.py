@@ -25,7 +25,7 @@ from imagebuild.planning.fingerprint import fingerprint
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.reasons import CHECKERS, Candidate
 from imagebuild.planning.statcache import StatCache
-from imagebuild.targets import Target
+from imagebuild.targets import Target, replace_at
 
 _SEEDS = random.SystemRandom()
 SEED_RANGE = (1, 2**31 - 1)  # inside every seed range the schemas allow
@@ -238,22 +238,9 @@ def _substitute(request: dict[str, Any], target: Target, digests: dict[str, str]
     not regenerate."""
     fingerprinted: Any = request
     for path in (*target.inputs, *target.references):
-        fingerprinted = _replace(fingerprinted, path, "sha256:" + digests[_dotted(path)])
+        fingerprinted = replace_at(fingerprinted, path, "sha256:" + digests[_dotted(path)])
     result: dict[str, Any] = fingerprinted
     return result
-
-
-def _replace(node: Any, path: tuple[str | int, ...], value: str) -> Any:
-    """``node`` with ``value`` at ``path``, copying only the containers on the
-    way: the request itself is shared with the target and stays untouched."""
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(node, list):
-        copy = list(node)
-        copy[int(head)] = _replace(node[int(head)], rest, value)
-        return copy
-    return {**node, head: _replace(node[head], rest, value)}
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
