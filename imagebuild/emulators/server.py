@@ -79,9 +79,16 @@ def run_forever(
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    Connections accepted from it inherit ``TCP_NODELAY``. asyncio sets it only on
+    sockets whose protocol number says TCP, which ``create_server``'s do not; without
+    it each answer's body waits for the client's delayed ACK of its headers, 40 ms
+    per request on a kept-alive connection, which no real API adds."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=BACKLOG)
+    sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def base_url(sock: socket.socket) -> str:
