@@ -3,36 +3,55 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import secrets
 import shutil
-import tempfile
-import threading
 from pathlib import Path
 
 _CHUNK = 1 << 20
+# Temporary names unique without asking the file system: the process id, a token
+# drawn once (processes on other machines may share a network folder), a counter.
+# ``mkstemp`` costs a name draw and a buffered file object per call, and creates
+# files only their owner can read; outputs should get the usual umask.
+_TOKEN = secrets.token_hex(4)
+_COUNTER = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+def temporary_beside(path: Path) -> Path:
+    """A name in ``path``'s folder that no other writer uses, hidden and ``.tmp``."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{_TOKEN}-{next(_COUNTER)}.tmp")
+
+
+def atomic_write(path: Path, data: bytes) -> os.stat_result:
+    """Write ``data`` so that readers see the old file or the new one, never half.
+    Returns the new file's stat, which is what a stat cache needs to trust it."""
+    temporary = temporary_beside(path)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+        descriptor = os.open(temporary, _CREATE, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, _CREATE, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            stat = os.fstat(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    return stat
 
 
 def atomic_copy(source: Path, destination: Path) -> None:
     """Copy ``source`` so that ``destination`` is never seen half-written."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(
-        f".{destination.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    )
+    temporary = temporary_beside(destination)
     try:
         shutil.copyfile(source, temporary)
         os.replace(temporary, destination)

@@ -43,9 +43,10 @@ class StatCache:
         self.remember(relative, digest)
         return digest
 
-    def remember(self, relative: str, digest: str) -> None:
-        """Record a file just written, so the next plan trusts its stat."""
-        stat = os.stat(self.root / relative)
+    def remember(self, relative: str, digest: str, stat: os.stat_result | None = None) -> None:
+        """Record a file just written, so the next plan trusts its stat; the
+        writer may pass the stat it already has."""
+        stat = stat or os.stat(self._prefix + relative)
         self.entries[relative] = [stat.st_mtime_ns, stat.st_size, digest]
         self.dirty = True
 
