@@ -1,10 +1,10 @@
-"""Generated and uploaded images, kept by id and rendered only when someone looks.
+"""Generated and uploaded images, kept by id and rendered once, off the event loop.
 
-An emulator accepts thousands of tasks whose pixels may never be downloaded; rendering them
-at acceptance would make the CPU, not the simulated latency, the bottleneck of a benchmark.
-So a generated image is kept as its :class:`RenderSpec` and rendered once, in a thread pool
-sized to the CPUs, the first time its bytes are needed (a download, a base64 answer, use as
-an input), then kept.
+An emulator accepts thousands of tasks; rendering them all at acceptance would make the CPU,
+not the simulated latency, the bottleneck of a benchmark. So a generated image is kept as
+its :class:`RenderSpec` and rendered once, in a thread pool sized to the CPUs, when the
+emulator asks for it (:meth:`ImageStore.prepare`, while the task's latency runs) or the
+first time its bytes are needed (a download, a base64 answer, use as an input), then kept.
 
 Image inputs arrive as an id of a stored image, a URL of this emulator, a data URI or raw
 base64; :meth:`ImageStore.load` turns any of them into bytes. Other URLs are refused: the
@@ -87,15 +87,21 @@ class ImageStore:
     def clear(self) -> None:
         self._entries.clear()
 
+    def prepare(self, image_id: str) -> None:
+        """Start rendering the image in the background; ``read`` then waits for it."""
+        entry = self._entries.get(image_id)
+        if entry is not None and entry.data is None and entry.pending is None:
+            assert entry.spec is not None
+            entry.pending = _submit(render, entry.spec)
+
     async def read(self, image_id: str) -> tuple[bytes, str] | None:
         """The image's bytes and content type, rendering it if nobody has yet."""
         entry = self._entries.get(image_id)
         if entry is None:
             return None
         if entry.data is None:
-            if entry.pending is None:
-                assert entry.spec is not None
-                entry.pending = _submit(render, entry.spec)
+            self.prepare(image_id)
+            assert entry.pending is not None
             # Shielded: a client hanging up must not cancel a render others wait for.
             entry.data = await asyncio.shield(entry.pending)
             entry.spec = entry.pending = None
