@@ -1,12 +1,20 @@
 """Content-addressed store of every output ever made, indexed by fingerprint.
 
-``objects/ab/<sha256>`` hold the bytes; ``index/ab/<fingerprint>.json`` says
-which objects a fingerprint produced. A renamed or deleted output, or a
-reverted prompt, comes back from here without a provider call.
+``objects/ab/<sha256>`` hold the bytes; ``index.log`` says which objects a
+fingerprint produced, one line per record, the last for a fingerprint
+winning. A renamed or deleted output, or a reverted prompt, comes back from
+here without a provider call.
+
+The index is a log rather than a file per fingerprint because creating a file
+is what recording an image costs most (about 0.25 ms of kernel time each on a
+virtual disk): an append is one ``os.write``. Each record starts with its own
+newline, so a line torn by a crash ends where the next record begins and is
+skipped when read.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +22,48 @@ import orjson
 
 from imagebuild.planning.files import atomic_copy, atomic_write
 
+INDEX = "index.log"
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+
 
 class Cache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._index_path = directory / INDEX
+        self._index: bytes | None = None
+        self._recorded: dict[str, dict[str, Any]] = {}
 
     def _object(self, digest: str) -> Path:
         return self.directory / "objects" / digest[:2] / digest
 
-    def _index(self, fingerprint: str) -> Path:
-        return self.directory / "index" / fingerprint[:2] / f"{fingerprint}.json"
-
     def lookup(self, fingerprint: str) -> dict[str, Any] | None:
         """The record of a fingerprint whose objects are all present, else None."""
-        try:
-            record: dict[str, Any] = orjson.loads(self._index(fingerprint).read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError):
+        record = self._recorded.get(fingerprint) or self._indexed(fingerprint)
+        if record is None:
             return None
         if all(self._object(output["sha256"]).is_file() for output in record.get("outputs", ())):
             return record
+        return None
+
+    def _indexed(self, fingerprint: str) -> dict[str, Any] | None:
+        """The last readable record of ``fingerprint`` in the index, read once."""
+        if self._index is None:
+            try:
+                self._index = self._index_path.read_bytes()
+            except FileNotFoundError:
+                self._index = b""
+        index = self._index
+        key = b"\n" + fingerprint.encode() + b" "
+        end = len(index)
+        while (start := index.rfind(key, 0, end)) >= 0:
+            stop = index.find(b"\n", start + 1)
+            try:
+                record = orjson.loads(index[start + len(key) : stop if stop >= 0 else None])
+            except orjson.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                return record
+            end = start
         return None
 
     def store(self, digest: str, data: bytes) -> None:
@@ -46,7 +77,21 @@ class Cache:
             atomic_copy(source, target)
 
     def record(self, fingerprint: str, record: dict[str, Any]) -> None:
-        atomic_write(self._index(fingerprint), orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+        """Append to the index; one write, so appends from other threads or
+        builds never interleave with it."""
+        line = (
+            b"\n" + fingerprint.encode() + b" " + orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        )
+        try:
+            descriptor = os.open(self._index_path, _APPEND, 0o666)
+        except FileNotFoundError:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self._index_path, _APPEND, 0o666)
+        try:
+            os.write(descriptor, line)
+        finally:
+            os.close(descriptor)
+        self._recorded[fingerprint] = record
 
     def restore(self, digest: str, destination: Path) -> None:
         """Copy an object to ``destination`` atomically (a copy, not a link:

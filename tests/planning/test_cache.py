@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
-from imagebuild.planning.cache import Cache
+from imagebuild.planning.cache import INDEX, Cache
 
 
 def sha(data: bytes) -> str:
@@ -54,11 +55,50 @@ def test_lookup_is_none_when_an_object_is_missing(tmp_path: Path) -> None:
 
 
 def test_lookup_of_a_corrupt_index_entry_is_none(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / INDEX).write_bytes(f'\n{FINGERPRINT} {{"outputs": ['.encode())
+    assert Cache(tmp_path / "cache").lookup(FINGERPRINT) is None
+
+
+def test_a_line_torn_by_a_crash_spoils_neither_earlier_nor_later_records(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
-    index = tmp_path / "cache" / "index" / FINGERPRINT[:2] / f"{FINGERPRINT}.json"
-    index.parent.mkdir(parents=True)
-    index.write_bytes(b'{"outputs": [')
-    assert cache.lookup(FINGERPRINT) is None
+    cache.record(FINGERPRINT, {"outputs": [], "seed": 1})
+    with (tmp_path / "cache" / INDEX).open("ab") as index:
+        index.write(f'\n{FINGERPRINT} {{"outputs": [], "se'.encode())
+    other = "e" * 64
+    Cache(tmp_path / "cache").record(other, {"outputs": [], "seed": 3})
+    reader = Cache(tmp_path / "cache")
+    assert reader.lookup(FINGERPRINT) == {"outputs": [], "seed": 1}
+    assert reader.lookup(other) == {"outputs": [], "seed": 3}
+
+
+def test_records_are_read_back_by_a_later_build(tmp_path: Path) -> None:
+    Cache(tmp_path / "cache").record(FINGERPRINT, {"outputs": [], "seed": 1})
+    Cache(tmp_path / "cache").record(FINGERPRINT, {"outputs": [], "seed": 2})
+    assert Cache(tmp_path / "cache").lookup(FINGERPRINT) == {"outputs": [], "seed": 2}
+
+
+def test_a_fingerprint_that_is_a_prefix_of_another_finds_only_its_own(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    cache.record(FINGERPRINT + "0", {"outputs": [], "seed": 9})
+    assert Cache(tmp_path / "cache").lookup(FINGERPRINT) is None
+
+
+def test_appends_from_many_threads_all_land(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    fingerprints = [f"{n:064x}" for n in range(400)]
+
+    def append(chunk: list[str]) -> None:
+        for fingerprint in chunk:
+            cache.record(fingerprint, {"outputs": [], "seed": int(fingerprint, 16)})
+
+    threads = [threading.Thread(target=append, args=(fingerprints[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reader = Cache(tmp_path / "cache")
+    assert all(reader.lookup(f) == {"outputs": [], "seed": int(f, 16)} for f in fingerprints)
 
 
 def test_restore_is_a_copy_not_a_link(tmp_path: Path) -> None:
