@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import string
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,46 @@ _validators: dict[str, Any] = {}
 def _validator(info: ModelInfo) -> Any:
     validator = _validators.get(info.digest)
     if validator is None:
-        cls = jsonschema.validators.validator_for(info.schema)
-        validator = _validators[info.digest] = cls(info.schema, format_checker=cls.FORMAT_CHECKER)
+        base = jsonschema.validators.validator_for(info.schema)
+        cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+            base, {"properties": _remembering_properties()}
+        )
+        validator = _validators[info.digest] = cls(info.schema, format_checker=base.FORMAT_CHECKER)
     return validator
+
+
+_SCALARS = (str, int, float, bool, type(None))
+Keyword = Callable[[Any, dict[str, Any], Any, dict[str, Any]], Iterator[ValidationError]]
+
+
+def _remembering_properties() -> Keyword:
+    """The ``properties`` keyword, remembering which scalar values a property's
+    schema accepted. A matrix of a thousand targets repeats one width, model
+    and format a thousand times; only its prompts differ. Whether a scalar is
+    valid depends on nothing but the value and the subschema (these schemas
+    use no dynamic references), and the memo lives with its validator, which
+    keeps the subschemas it is keyed by alive."""
+    accepted: set[tuple[int, str, type, Any]] = set()
+
+    def properties(
+        validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+    ) -> Iterator[ValidationError]:
+        if not validator.is_type(instance, "object"):
+            return
+        for name, subschema in properties.items():
+            if name not in instance:
+                continue
+            value = instance[name]
+            key = (id(subschema), name, type(value), value)
+            if isinstance(value, _SCALARS) and key in accepted:
+                continue
+            errors = list(validator.descend(value, subschema, path=name, schema_path=name))
+            if errors:
+                yield from errors
+            elif isinstance(value, _SCALARS):
+                accepted.add(key)
+
+    return properties
 
 
 def _explain(error: ValidationError, request: dict[str, Any]) -> list[Problem]:
