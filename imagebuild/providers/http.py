@@ -282,7 +282,11 @@ def tls_context() -> ssl.SSLContext:
 
 
 class ClientPool:
-    """httpx clients behind a ``Pacer``; each request takes the least busy one."""
+    """httpx clients behind a ``Pacer``; each request takes the least busy one.
+
+    ``secure=False`` says the pool only ever speaks plain HTTP (an API URL of
+    ``http://``, such as an emulator on loopback, with redirects off): it then
+    needs no CA bundle, and nothing is verified because nothing is encrypted."""
 
     def __init__(
         self,
@@ -291,13 +295,14 @@ class ClientPool:
         timeout: float,
         rate: float | None = None,
         headers: Mapping[str, str] | None = None,
+        secure: bool = True,
     ) -> None:
         shards = max(1, math.ceil(concurrency / SHARD_CONNECTIONS))
         per_shard = math.ceil(concurrency / shards)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
         self._clients = [
             httpx.AsyncClient(
-                verify=tls_context(),
+                verify=tls_context() if secure else False,
                 limits=limits,
                 timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                 headers=dict(headers or {}),
@@ -640,14 +645,24 @@ class Downloader:
     Image hosts are not the API: this pool sends no credentials."""
 
     def __init__(self, settings: HttpSettings, service: str) -> None:
-        self._pool = ClientPool(settings.concurrency, timeout=settings.request_timeout)
+        self._settings = settings
+        self._pool: ClientPool | None = None
         self._retry = settings.retry
         self._limit = settings.max_image_bytes
         self._service = service
 
     @property
     def downloads(self) -> int:
-        return self._pool.requests
+        return self._pool.requests if self._pool is not None else 0
+
+    @property
+    def pool(self) -> ClientPool:
+        """Made on the first download: results that come inline never need it."""
+        if self._pool is None:
+            self._pool = ClientPool(
+                self._settings.concurrency, timeout=self._settings.request_timeout
+            )
+        return self._pool
 
     async def fetch(self, url: str, destination: Path) -> Path:
         return await with_retries(self._retry, lambda: self._fetch_once(url, destination))
@@ -656,7 +671,7 @@ class Downloader:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(f".{destination.name}.{uuid4().hex}.part")
         try:
-            async with self._pool.client() as client, client.stream("GET", url) as response:
+            async with self.pool.client() as client, client.stream("GET", url) as response:
                 self._check(response)
                 await self._stream(response, partial)
             os.replace(partial, destination)
@@ -702,7 +717,8 @@ class Downloader:
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 def _content_length(response: httpx.Response) -> int | None:
@@ -796,6 +812,7 @@ class HttpProvider:
             timeout=settings.request_timeout,
             rate=settings.rate,
             headers={"Authorization": f"Bearer {credential}"},
+            secure=settings.url.startswith("https://"),
         )
         self._downloader = Downloader(settings, self.service)
 
