@@ -269,8 +269,9 @@ class RunwareProvider(HttpProvider):
         request = await self._with_inputs(task)
         task_uuid = str(uuid4())
         journal.submitted(task.target, task.fingerprint, self.name, task_uuid)
+        sent = anyio.current_time()
         early = await self._submit(inference_task(task_uuid, request, self.settings.output_type))
-        return await self._collect(task, task_uuid, early)
+        return await self._collect(task, task_uuid, early, sent)
 
     async def _resume(self, task: GenerationTask, task_uuid: str) -> Generation:
         """Collect by taskUUID. A task Runware never received (the crash came
@@ -284,7 +285,7 @@ class RunwareProvider(HttpProvider):
             early = await self._submit(
                 inference_task(task_uuid, request, self.settings.output_type)
             )
-        return await self._collect(task, task_uuid, early)
+        return await self._collect(task, task_uuid, early, anyio.current_time())
 
     async def _submit(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """Send one task until Runware has it; returns the answer's items, which
@@ -302,14 +303,19 @@ class RunwareProvider(HttpProvider):
         return await with_retries(self.settings.retry, attempt)
 
     async def _collect(
-        self, task: GenerationTask, task_uuid: str, early: list[dict[str, Any]]
+        self, task: GenerationTask, task_uuid: str, early: list[dict[str, Any]], sent: float
     ) -> Generation:
+        """Poll until every result is in. The first poll is timed from when the
+        task was sent, not from its acknowledgement: the server's clock started
+        when it received the task, which a batched answer reports late."""
         results = ResultSet(task.count)
         results.add(early)
         delays = self.settings.poll.delays()
+        wake = sent + next(delays)
         while not results.complete:
-            await anyio.sleep(next(delays))
+            await anyio.sleep(max(0.0, wake - anyio.current_time()))
             results.add(await self._poll(task_uuid))
+            wake = anyio.current_time() + next(delays)
         sources = [image_source(item) for item in results.ordered()]
         images = await materialise(
             self._downloader, sources, task.staging_dir, task_uuid, task.output_format
