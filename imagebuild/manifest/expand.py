@@ -7,7 +7,7 @@ whether a request is acceptable to a model is the registry's business.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from imagebuild.manifest.template import TemplateEngine, TemplateError
 
 TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "targets")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+Renderer = Callable[[Mapping[str, Any], str | None], Any]
 
 
 @dataclass(slots=True)
@@ -168,11 +169,16 @@ class _Expander:
                 combinations = expand_matrix(rendered)
             except MatrixError as error:
                 raise self.error(str(error), (*where, "matrix", *error.key)) from None
-        templated = [key for key, value in fields.items() if key != "name" and _has_template(value)]
+        name_renderer = self._renderer(fields["name"], origins["name"])
+        renderers = {
+            key: renderer
+            for key, value in fields.items()
+            if key != "name" and (renderer := self._renderer(value, origins[key])) is not None
+        }
         specs = []
         for combination in combinations:
             local = {**context, **combination, "matrix": combination} if combination else context
-            name = self._render(fields["name"], local, origins["name"], None)
+            name = name_renderer(local, None) if name_renderer else fields["name"]
             if not isinstance(name, str) or not NAME_PATTERN.match(name):
                 raise self.error(
                     f"invalid target name {name!r}: use letters, digits, '.', '_' and '-'",
@@ -181,24 +187,54 @@ class _Expander:
             local = {**local, "name": name}
             values = dict(fields)
             values["name"] = name
-            for key in templated:
-                values[key] = self._render(fields[key], local, origins[key], name)
+            for key, renderer in renderers.items():
+                values[key] = renderer(local, name)
             specs.append(TargetSpec(name, index, values, origins, combination))
         return specs
 
     def _render(
         self, value: Any, context: Mapping[str, Any], path: ValuePath, target: str | None
     ) -> Any:
+        """``value`` with its templates rendered, once."""
+        renderer = self._renderer(value, path)
+        return renderer(context, target) if renderer is not None else value
+
+    def _renderer(self, value: Any, path: ValuePath) -> Renderer | None:
+        """A function rendering ``value``'s templates in a context, or None when
+        it has none. Built once per manifest entry and called per matrix
+        combination: the walk through lists and mappings, and the paths that
+        locate an error, are worked out once, and parts without a template are
+        shared as they are."""
         if isinstance(value, str):
-            try:
-                return self.engine.render(value, context)
-            except TemplateError as error:
-                raise self.source.error(str(error), path, target) from None
-        if isinstance(value, list):
-            return [self._render(item, context, (*path, i), target) for i, item in enumerate(value)]
-        if isinstance(value, dict):
-            return {k: self._render(v, context, (*path, k), target) for k, v in value.items()}
-        return value
+            if not TemplateEngine.is_template(value):
+                return None
+            engine, source = self.engine, self.source
+
+            def render_text(context: Mapping[str, Any], target: str | None) -> Any:
+                try:
+                    return engine.render(value, context)
+                except TemplateError as error:
+                    raise source.error(str(error), path, target) from None
+
+            return render_text
+        if isinstance(value, list | dict):
+            keys = range(len(value)) if isinstance(value, list) else value.keys()
+            parts = [
+                (key, renderer)
+                for key in keys
+                if (renderer := self._renderer(value[key], (*path, key))) is not None
+            ]
+            if not parts:
+                return None
+
+            def render_container(context: Mapping[str, Any], target: str | None) -> Any:
+                rendered = value.copy()
+                for key, renderer in parts:
+                    rendered[key] = renderer(context, target)
+                return rendered
+
+            return render_container
+        return None
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -211,13 +247,3 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return TemplateEngine.is_template(value)
-    if isinstance(value, list):
-        return any(_has_template(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_template(item) for item in value.values())
-    return False
