@@ -60,6 +60,15 @@ class Target:
     outputs: tuple[str, ...]
     output_format: str
     references: dict[RequestPath, Reference] = field(default_factory=dict)
+    # Targets this one reads, in the order first referenced; planning, ordering
+    # and execution each ask, ten thousand times.
+    upstreams: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        if self.references:
+            self.upstreams = tuple(
+                dict.fromkeys(reference.target for reference in self.references.values())
+            )
 
     @property
     def name(self) -> str:
@@ -68,13 +77,6 @@ class Target:
     @property
     def derived(self) -> bool:
         return self.provider == DERIVE
-
-    @property
-    def upstreams(self) -> tuple[str, ...]:
-        """Targets this one reads, in the order first referenced."""
-        if not self.references:
-            return ()
-        return tuple(dict.fromkeys(reference.target for reference in self.references.values()))
 
     @property
     def number_results(self) -> int:
@@ -199,8 +201,6 @@ class _Resolver:
 
     def _derived(self, model: ModelInfo) -> Target:
         """``from`` + ``transform``: a local Pillow derivation, free, no provider."""
-        from imagebuild.derive import output_format_of
-
         fields = self.spec.fields
         # Request fields in ``defaults`` are meant for generated targets; only
         # what is written on the derived target itself is its own mistake.
@@ -218,6 +218,8 @@ class _Resolver:
         fmt = None
         try:
             if any(isinstance(step, dict) and "format" in step for step in transforms):
+                from imagebuild.derive import output_format_of
+
                 fmt = output_format_of(transforms, "") or None
         except (ValueError, TypeError, AttributeError, KeyError):
             fmt = None  # an invalid transform list: the schema reports it, located
