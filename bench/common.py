@@ -27,7 +27,7 @@ def imagebuild(folder: Path, *argv: str) -> float:
         [sys.executable, "-m", "imagebuild", *argv],
         cwd=folder,
         capture_output=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "0"},
+        env=_with_bytecode_cache(),
     )
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
@@ -35,6 +35,13 @@ def imagebuild(folder: Path, *argv: str) -> float:
             f"imagebuild {' '.join(argv)} failed: {completed.stderr.decode()[-2000:]}"
         )
     return elapsed
+
+
+def _with_bytecode_cache() -> dict[str, str]:
+    """The environment without PYTHONDONTWRITEBYTECODE (any value, even "0",
+    turns the cache off): an installed tool runs from cached bytecode, and a
+    benchmark that recompiles every module it edited measures the compiler."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
 def repeat(runs: int, action: object) -> tuple[float, float]:
