@@ -81,6 +81,9 @@ class TaskReply:
     status: int
     items: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # When the request carrying the task left (event loop clock): a server
+    # starts a task's clock when it receives it, not when it answers.
+    sent: float = 0.0
 
     @property
     def conflict(self) -> bool:
@@ -269,9 +272,8 @@ class RunwareProvider(HttpProvider):
         request = await self._with_inputs(task)
         task_uuid = str(uuid4())
         journal.submitted(task.target, task.fingerprint, self.name, task_uuid)
-        sent = anyio.current_time()
-        early = await self._submit(inference_task(task_uuid, request, self.settings.output_type))
-        return await self._collect(task, task_uuid, early, sent)
+        accepted = await self._submit(inference_task(task_uuid, request, self.settings.output_type))
+        return await self._collect(task, task_uuid, accepted.items, accepted.sent)
 
     async def _resume(self, task: GenerationTask, task_uuid: str) -> Generation:
         """Collect by taskUUID. A task Runware never received (the crash came
@@ -282,23 +284,24 @@ class RunwareProvider(HttpProvider):
             early = await self._poll(task_uuid)
         except TaskNotFoundError:
             request = await self._with_inputs(task)
-            early = await self._submit(
+            accepted = await self._submit(
                 inference_task(task_uuid, request, self.settings.output_type)
             )
+            return await self._collect(task, task_uuid, accepted.items, accepted.sent)
         return await self._collect(task, task_uuid, early, anyio.current_time())
 
-    async def _submit(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        """Send one task until Runware has it; returns the answer's items, which
-        may already hold results."""
+    async def _submit(self, payload: dict[str, Any]) -> TaskReply:
+        """Send one task until Runware has it; the answer's items may already
+        hold results (a conflict's have none: the task is known, poll it)."""
 
-        async def attempt() -> list[dict[str, Any]]:
+        async def attempt() -> TaskReply:
             reply = await self._batches.call(payload)
             if reply.conflict:
-                return []
+                return TaskReply(reply.status, sent=reply.sent)
             raise_failure(reply, self._redact)
             if not reply.items:
                 raise RequestFailed(f"{SERVICE} did not acknowledge task {payload['taskUUID']}")
-            return reply.items
+            return reply
 
         return await with_retries(self.settings.retry, attempt)
 
@@ -306,8 +309,9 @@ class RunwareProvider(HttpProvider):
         self, task: GenerationTask, task_uuid: str, early: list[dict[str, Any]], sent: float
     ) -> Generation:
         """Poll until every result is in. The first poll is timed from when the
-        task was sent, not from its acknowledgement: the server's clock started
-        when it received the task, which a batched answer reports late."""
+        request carrying the task was sent, not from its acknowledgement: the
+        server's clock started when it received the task, which a batched
+        answer reports late. Tasks sent together are polled together."""
         results = ResultSet(task.count)
         results.add(early)
         delays = self.settings.poll.delays()
@@ -370,5 +374,9 @@ class RunwareProvider(HttpProvider):
 
     async def _post(self, tasks: list[dict[str, Any]]) -> list[TaskReply]:
         self.tasks_sent += len(tasks)
+        sent = anyio.current_time()
         reply = await exchange(self._api, "POST", self.settings.url, service=SERVICE, payload=tasks)
-        return split_replies(reply, [str(task["taskUUID"]) for task in tasks])
+        replies = split_replies(reply, [str(task["taskUUID"]) for task in tasks])
+        for task_reply in replies:
+            task_reply.sent = sent
+        return replies

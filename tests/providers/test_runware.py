@@ -276,6 +276,20 @@ async def test_batched_async_generation(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_tasks_sent_together_are_polled_together(tmp_path: Path) -> None:
+    # Twelve tasks started at once: one request submits them, and their first
+    # polls, due at the same moment, share one request that collects them all.
+    with emulated(faults=Faults(latency=0.2)) as (emulator, url):
+        provider = provider_for(url, poll=PollSchedule(first=0.4), output_type="base64Data")
+        tasks = [make_task(tmp_path, index) for index in range(12)]
+        outcomes = await generate_all(provider, tasks, Journal(emulator))
+        await provider.aclose()
+        stats = emulator.stats.snapshot()
+    assert all(isinstance(outcome, Generation) for outcome in outcomes)
+    assert (stats["requests"], provider.tasks_sent) == (2, 24)
+
+
+@pytest.mark.anyio
 async def test_auto_delivery_inlines_small_images_and_downloads_large_ones(tmp_path: Path) -> None:
     with emulated(faults=Faults(latency=0.05)) as (_, url):
         provider = provider_for(url, output_type="auto")
