@@ -6,11 +6,13 @@ an int. Templates are compiled once per distinct source string: a matrix of
 10,000 combinations renders the same few strings over and over.
 
 Most manifest templates only substitute variables (``out/{{ city }}/{{
-size.name }}.png``). Those get a direct renderer that looks the values up
-in the context, a tenth of the cost of a Jinja render; anything it is not
-sure to render exactly as Jinja would (a missing name, an attribute that
-dicts also have as a method, a value that is not a plain scalar) goes
-through Jinja itself.
+size.name }}.png``). Those are recognised without Jinja and get a direct
+renderer that looks the values up in the context, a tenth of the cost of a
+Jinja render; anything it is not sure to render exactly as Jinja would (a
+missing name, an attribute that dicts also have as a method, a value that is
+not a plain scalar) goes through Jinja itself. Jinja is imported the first
+time a template needs it, so a manifest of plain substitutions never pays
+for the import.
 """
 
 from __future__ import annotations
@@ -18,19 +20,26 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from jinja2 import nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
 
 # One ``{{ expr }}`` (whitespace control allowed) and no other tag in between.
 _SINGLE_EXPRESSION = re.compile(
     r"\A\s*\{\{-?(?P<expr>(?:(?!\{\{|\}\}|\{%|%\}|\{#|#\}).)*?)-?\}\}\s*\Z", re.DOTALL
 )
-# Names Jinja binds itself; the direct renderer leaves them to Jinja.
-_RESERVED = frozenset({"self", "loop", "caller", "varargs", "kwargs"})
 _RESULT = "__imagebuild_value"
+# ``{{ a.b['c'] }}`` with ASCII names, the only tag the direct renderer reads.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_STEP = r"\." + _NAME + r"|\[\s*'[^'\\]*'\s*\]|\[\s*\"[^\"\\]*\"\s*\]"
+_TAG = re.compile(r"\{\{ *(" + _NAME + r"(?:" + _STEP + r")*) *\}\}")
+_STEPS = re.compile(r"\.(" + _NAME + r")|\[\s*'([^'\\]*)'\s*\]|\[\s*\"([^\"\\]*)\"\s*\]")
+# Names Jinja binds or parses itself; the direct renderer leaves them to Jinja.
+_NOT_VARIABLES = frozenset(
+    {"self", "loop", "caller", "varargs", "kwargs", "true", "false", "none", "True", "False"}
+    | {"None", "and", "or", "not", "in", "is", "if", "else"}
+)
 
 Compiled = Callable[[Mapping[str, Any]], Any]
 
@@ -43,10 +52,8 @@ class TemplateEngine:
     """Renders manifest strings; ``{% include %}`` resolves beside the manifest."""
 
     def __init__(self, search_dir: Path | None = None) -> None:
-        loader = jinja2.FileSystemLoader(str(search_dir)) if search_dir is not None else None
-        self._env = ImmutableSandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, loader=loader, autoescape=False
-        )
+        self._search_dir = search_dir
+        self._jinja_env: jinja2.Environment | None = None
         self._compiled: dict[str, Compiled] = {}
 
     @staticmethod
@@ -54,12 +61,9 @@ class TemplateEngine:
         return "{" in text
 
     def context(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """A render context: Jinja's globals (range, dict, ...) under the variables.
-
-        Contexts are shared with the compiled templates rather than copied per
-        render, so the globals are merged in once here.
-        """
-        return {**self._env.globals, **variables}
+        """A render context. Jinja's globals (range, dict, ...) sit under the
+        variables when Jinja renders."""
+        return dict(variables)
 
     def render(self, text: str, context: Mapping[str, Any]) -> Any:
         """The rendered value of ``text``; plain strings come back unchanged."""
@@ -68,67 +72,94 @@ class TemplateEngine:
         compiled = self._compiled.get(text)
         if compiled is None:
             compiled = self._compiled[text] = self._compile(text)
-        try:
-            return compiled(context)
-        except TemplateError:
-            raise
-        except jinja2.exceptions.SecurityError as error:
-            raise TemplateError(f"template sandbox violation: {error}") from None
-        except jinja2.UndefinedError as error:
-            raise TemplateError(f"undefined template variable: {error}") from None
-        except jinja2.TemplateNotFound as error:
-            raise TemplateError(f"template include not found: {error}") from None
-        except jinja2.TemplateSyntaxError as error:
-            raise TemplateError(_syntax_message(error)) from None
-        except Exception as error:  # a filter or expression raised: user input, not a bug
-            raise TemplateError(f"template error: {type(error).__name__}: {error}") from None
+        return compiled(context)
 
     def _compile(self, text: str) -> Compiled:
-        match = _SINGLE_EXPRESSION.match(text)
-        source = f"{{% set {_RESULT} = ({match['expr']}) %}}" if match else text
-        try:
-            template = self._env.from_string(source)
-            tree = self._env.parse(source)
-        except jinja2.TemplateSyntaxError as error:
-            raise TemplateError(_syntax_message(error)) from None
-        slow = self._jinja_renderer(template, typed=match is not None)
-        fast = _substitution(tree, typed=match is not None)
+        fast = _substitution(text)
         if fast is None:
-            return slow
+            return self._jinja(text)
+        jinja: Compiled | None = None
 
         def render(context: Mapping[str, Any]) -> Any:
+            nonlocal jinja
             try:
                 return fast(context)
             except _NotSimple:
-                return slow(context)
+                if jinja is None:
+                    jinja = self._jinja(text)
+                return jinja(context)
 
         return render
 
-    @staticmethod
-    def _jinja_renderer(template: jinja2.Template, *, typed: bool) -> Compiled:
-        render_func = template.root_render_func
-        new_context = template.new_context
-        if typed:
+    def _environment(self) -> jinja2.Environment:
+        if self._jinja_env is None:
+            import jinja2
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-            def evaluate(context: Mapping[str, Any]) -> Any:
-                frame = new_context(context, shared=True)  # type: ignore[arg-type]
-                for _ in render_func(frame):
-                    pass
-                value = frame.vars[_RESULT]
-                _fail_on_undefined(value)
-                return value
+            loader = jinja2.FileSystemLoader(str(self._search_dir)) if self._search_dir else None
+            self._jinja_env = ImmutableSandboxedEnvironment(
+                undefined=jinja2.StrictUndefined, loader=loader, autoescape=False
+            )
+        return self._jinja_env
 
-            return evaluate
+    def _jinja(self, text: str) -> Compiled:
+        """Jinja's renderer of ``text``, every Jinja error a TemplateError."""
+        import jinja2
 
-        def render(context: Mapping[str, Any]) -> str:
-            return "".join(render_func(new_context(context, shared=True)))  # type: ignore[arg-type]
+        environment = self._environment()
+        match = _SINGLE_EXPRESSION.match(text)
+        source = f"{{% set {_RESULT} = ({match['expr']}) %}}" if match else text
+        try:
+            template = environment.from_string(source)
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateError(_syntax_message(error)) from None
+        jinja_render = _jinja_renderer(template, environment.globals, typed=match is not None)
+
+        def render(context: Mapping[str, Any]) -> Any:
+            try:
+                return jinja_render(context)
+            except jinja2.exceptions.SecurityError as error:
+                raise TemplateError(f"template sandbox violation: {error}") from None
+            except jinja2.UndefinedError as error:
+                raise TemplateError(f"undefined template variable: {error}") from None
+            except jinja2.TemplateNotFound as error:
+                raise TemplateError(f"template include not found: {error}") from None
+            except jinja2.TemplateSyntaxError as error:
+                raise TemplateError(_syntax_message(error)) from None
+            except Exception as error:  # a filter or expression raised: user input, not a bug
+                raise TemplateError(f"template error: {type(error).__name__}: {error}") from None
 
         return render
+
+
+def _jinja_renderer(
+    template: jinja2.Template, globals: Mapping[str, Any], *, typed: bool
+) -> Compiled:
+    render_func = template.root_render_func
+    new_context = template.new_context
+
+    def frame(context: Mapping[str, Any]) -> Any:
+        return new_context({**globals, **context}, shared=True)
+
+    if typed:
+
+        def evaluate(context: Mapping[str, Any]) -> Any:
+            current = frame(context)
+            for _ in render_func(current):
+                pass
+            value = current.vars[_RESULT]
+            _fail_on_undefined(value)
+            return value
+
+        return evaluate
+    return lambda context: "".join(render_func(frame(context)))
 
 
 def _fail_on_undefined(value: Any) -> None:
     """Assigning an undefined value does not fail, using it does: fail now,
     also for one nested in a list or mapping the expression built."""
+    import jinja2
+
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
     elif isinstance(value, list | tuple):
@@ -152,24 +183,28 @@ _PLAIN = (str, int, float, bool)
 Lookup = tuple[str, ...]
 
 
-def _substitution(tree: nodes.Template, *, typed: bool) -> Compiled | None:
-    """A direct renderer for templates made only of text and ``{{ a.b.c }}``."""
-    if typed:
-        assign = tree.body[0] if len(tree.body) == 1 else None
-        if not isinstance(assign, nodes.Assign):
-            return None
-        value_lookup = _lookup(assign.node)
+def _substitution(text: str) -> Compiled | None:
+    """A direct renderer for ``text`` if it is made only of text and
+    ``{{ a.b['c'] }}`` tags, else None. Text keeping any brace, or a carriage
+    return (Jinja rewrites newlines), is left to Jinja; a final newline is
+    dropped, as Jinja drops it."""
+    if "\r" in text:
+        return None
+    tag = _TAG.fullmatch(text.strip())
+    if tag is not None:
+        value_lookup = _lookup(tag[1])
         if value_lookup is None:
             return None
         return lambda context: _resolve(context, value_lookup)
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return None
+    pieces = _TAG.split(text.removesuffix("\n"))
     parts: list[str | Lookup] = []
-    for node in tree.body[0].nodes:
-        if isinstance(node, nodes.TemplateData):
-            parts.append(node.data)
+    for position, piece in enumerate(pieces):
+        if position % 2 == 0:
+            if "{" in piece or "}" in piece:
+                return None
+            parts.append(piece)
             continue
-        lookup = _lookup(node)
+        lookup = _lookup(piece)
         if lookup is None:
             return None
         parts.append(lookup)
@@ -182,24 +217,22 @@ def _substitution(tree: nodes.Template, *, typed: bool) -> Compiled | None:
     return render
 
 
-def _lookup(node: nodes.Node) -> Lookup | None:
-    """``a.b['c']`` as ("a", "b", "c"), or None for anything more."""
-    chain: list[str] = []
-    while True:
-        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in _RESERVED:
-            return (node.name, *reversed(chain))
-        if isinstance(node, nodes.Getattr) and not hasattr(dict, node.attr):
-            chain.append(node.attr)
-            node = node.node
-        elif (
-            isinstance(node, nodes.Getitem)
-            and isinstance(node.arg, nodes.Const)
-            and isinstance(node.arg.value, str)
-        ):
-            chain.append(node.arg.value)
-            node = node.node
-        else:
+def _lookup(chain: str) -> Lookup | None:
+    """``a.b['c']`` as ("a", "b", "c"), or None when Jinja would read it
+    otherwise (a name it binds, an attribute dicts have as a method)."""
+    head = re.match(_NAME, chain)
+    assert head is not None
+    if head[0] in _NOT_VARIABLES:
+        return None
+    keys = [head[0]]
+    for step in _STEPS.finditer(chain, head.end()):
+        attribute, single, double = step.groups()
+        if attribute is not None and hasattr(dict, attribute):
             return None
+        keys.append(
+            attribute if attribute is not None else single if single is not None else double
+        )
+    return tuple(keys)
 
 
 def _resolve(context: Mapping[str, Any], lookup: Lookup) -> Any:

@@ -4,6 +4,8 @@ agree with Jinja exactly, and a sandbox that refuses escapes."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +160,16 @@ COMPARED = [
     "line one\n{{ city }}\nline three",
     "{{ city | upper }}-{{ width + 1 }}",
     "{% if draft %}draft-{% endif %}{{ city }}",
+    '{{ d["k"] }}',
+    "{{ d[ 'nested' ][\"deep\"].x }}",
+    "{{city}}",
+    "{{   size.w   }}",
+    "{{\tcity }}",
+    "a {{ city }}\n",
+    "a {{ city }}\n\n",
+    "{{ city }}\r\nx\r\n",
+    "x\n{{ width }}\n",
+    "{{ width }}}",
 ]
 
 
@@ -361,3 +373,28 @@ def test_statement_smuggled_into_a_single_expression_is_a_syntax_error() -> None
 def test_a_variable_named_self_renders_as_jinja_renders_it() -> None:
     context = {**CONTEXT, "self": "me"}
     assert str(render("{{ self }}", context)) == reference("{{ self }}", context)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{{ true }}", "{{ none }}", "{{ True }}", "{{ None }}", "x{{ false }}y", "{{ d.true }}"],
+)
+def test_names_jinja_reads_as_constants_render_as_jinja_renders_them(text: str) -> None:
+    context = {**CONTEXT, "true": "T", "none": "N", "True": "T2", "None": "N2", "false": "F"}
+    context["d"] = {**CONTEXT["d"], "true": "dt"}
+    assert str(render(text, context)) == reference(text, context)
+
+
+def test_plain_substitutions_never_import_jinja(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from imagebuild.manifest.template import TemplateEngine\n"
+        "engine = TemplateEngine()\n"
+        "context = engine.context({'n': 3, 'size': {'w': 8, 'name': 'sq'}})\n"
+        "assert engine.render('out/{{ n }}/{{ size.name }}.png', context) == 'out/3/sq.png'\n"
+        "assert engine.render('{{ size.w }}', context) == 8\n"
+        "assert 'jinja2' not in sys.modules\n"
+        "assert engine.render('{{ n | string }}', context) == '3'\n"
+        "assert 'jinja2' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
