@@ -110,10 +110,12 @@ class TemplateEngine:
         match = _SINGLE_EXPRESSION.match(text)
         source = f"{{% set {_RESULT} = ({match['expr']}) %}}" if match else text
         try:
-            template = environment.from_string(source)
+            tree = environment.parse(source)
+            template = environment.from_string(tree)
         except jinja2.TemplateSyntaxError as error:
             raise TemplateError(_syntax_message(error)) from None
-        jinja_render = _jinja_renderer(template, environment.globals, typed=match is not None)
+        globals = environment.globals if _needs_globals(tree, environment) else None
+        jinja_render = _jinja_renderer(template, globals, typed=match is not None)
 
         def render(context: Mapping[str, Any]) -> Any:
             try:
@@ -132,14 +134,28 @@ class TemplateEngine:
         return render
 
 
+def _needs_globals(tree: jinja2.nodes.Template, environment: jinja2.Environment) -> bool:
+    """Whether a template may read Jinja's globals (range, dict, ...): it names
+    one, or brings in another template, which could."""
+    from jinja2 import nodes
+
+    if any(tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))):
+        return True
+    return any(name.name in environment.globals for name in tree.find_all(nodes.Name))
+
+
 def _jinja_renderer(
-    template: jinja2.Template, globals: Mapping[str, Any], *, typed: bool
+    template: jinja2.Template, globals: Mapping[str, Any] | None, *, typed: bool
 ) -> Compiled:
+    """A render function. The context is passed to Jinja as it is, with the
+    globals under it only for templates that may read them: merging them
+    into every one of ten thousand contexts costs more than the render."""
     render_func = template.root_render_func
     new_context = template.new_context
 
     def frame(context: Mapping[str, Any]) -> Any:
-        return new_context({**globals, **context}, shared=True)
+        merged = context if globals is None else {**globals, **context}
+        return new_context(merged, shared=True)  # type: ignore[arg-type]
 
     if typed:
 

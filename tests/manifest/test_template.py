@@ -398,3 +398,16 @@ def test_plain_substitutions_never_import_jinja(tmp_path: Path) -> None:
         "assert 'jinja2' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+
+
+def test_an_included_template_reads_jinja_globals(tmp_path: Path) -> None:
+    (tmp_path / "count.j2").write_text("{% for i in range(3) %}{{ i }}{% endfor %}")
+    engine = TemplateEngine(tmp_path)
+    assert engine.render('n{% include "count.j2" %}', engine.context({})) == "n012"
+
+
+def test_a_template_naming_no_global_still_sees_a_variable_named_like_one() -> None:
+    engine = TemplateEngine()
+    context = engine.context({"dict": {"k": "v"}, "city": "Oslo"})
+    assert engine.render("{{ city | upper }}-{{ dict.k }}", context) == "OSLO-v"
+    assert engine.render("{{ city | lower }}", context) == "oslo"
