@@ -44,6 +44,14 @@ def _with_bytecode_cache() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
 
 
+def settle() -> None:
+    """Flush what a full build left for the kernel to write (20,000 files and
+    more), so that the runs timed next do not share the disk and the CPU with
+    that write-back."""
+    os.sync()
+    time.sleep(1.0)
+
+
 def repeat(runs: int, action: object) -> tuple[float, float]:
     """(best, median) seconds of ``runs`` calls of ``action``."""
     assert callable(action)

@@ -12,7 +12,7 @@ import gc
 import time
 from pathlib import Path
 
-from bench.common import fresh_folder, imagebuild, repeat, report
+from bench.common import fresh_folder, imagebuild, repeat, report, settle
 
 SIDE = 100  # SIDE x SIDE matrix = 10,000 targets
 
@@ -77,6 +77,7 @@ def main() -> None:
     folder = fresh_folder("plan_10k")
     write_manifest(folder, "a")
     first = imagebuild(folder, "build", "-j", "8")
+    settle()
     print(f"10,000 targets, 16x16 PNG, local provider; first full build {first:.1f} s")
     best, median = repeat(5, lambda: imagebuild(folder, "plan"))
     report("plan, everything up to date (new process each)", best, median, goal=0.5)
