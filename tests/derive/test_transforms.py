@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
@@ -602,11 +603,16 @@ def test_layer_inputs() -> None:
 
 
 def schema_errors(instance: Any) -> list[tuple[list[str | int], str]]:
+    """jsonschema's errors; the screen validated with first must reject too."""
     validator = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return [
+    found = [
         (list(error.absolute_path), str(error.validator))
         for error in validator.iter_errors(instance)
     ]
+    if found:
+        screen = jsonschema_rs.validator_for(SCHEMA, validate_formats=True)
+        assert not screen.is_valid(instance), found
+    return found
 
 
 def test_schema_is_valid_and_accepts_the_example() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -97,7 +98,13 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def errors(name: str, instance: Any) -> list[Any]:
-    return list(validator(name).iter_errors(instance))
+    """jsonschema's errors; every request it rejects, the screen imagebuild
+    validates with first (jsonschema-rs) must reject too."""
+    found = list(validator(name).iter_errors(instance))
+    if found:
+        screen = jsonschema_rs.validator_for(SCHEMAS[name], validate_formats=True)
+        assert not screen.is_valid(instance), [e.message for e in found]
+    return found
 
 
 def walk(schema: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
