@@ -16,6 +16,7 @@ from imagebuild.errors import ManifestError, unknown_name
 from imagebuild.manifest.matrix import MatrixError, expand_matrix
 from imagebuild.manifest.source import Source, ValuePath, load_source
 from imagebuild.manifest.template import TemplateEngine, TemplateError
+from imagebuild.providers.settings import HTTP_PROVIDERS, SettingError, setting_values
 
 TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "targets")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -145,6 +146,12 @@ class _Expander:
                         ("providers", name, secret),
                         key=True,
                     )
+            if name in HTTP_PROVIDERS:
+                try:
+                    setting_values(name, settings)
+                except SettingError as error:
+                    where = ("providers", name, error.key)
+                    raise self.error(str(error), where, key=error.at_key) from None
         return raw
 
     def _entry(

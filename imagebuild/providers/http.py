@@ -1,8 +1,9 @@
 """HTTP machinery shared by the remote providers.
 
-What lives here is protocol-neutral: settings, pacing, connection pools,
-retries, request coalescing, single-flight, and size-capped staged downloads.
-The providers add only what their APIs say.
+What lives here is protocol-neutral: pacing, connection pools, retries,
+request coalescing, single-flight, and size-capped staged downloads (the
+settings they follow are in :mod:`imagebuild.providers.settings`). The
+providers add only what their APIs say.
 
 Retry policy. One HTTP exchange that fails transiently (a timeout, a refused or
 dropped connection, a malformed answer, HTTP 408, 429 or 500-504) raises
@@ -30,9 +31,8 @@ import base64
 import logging
 import math
 import os
-import random
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,12 +48,11 @@ import orjson
 
 from imagebuild.errors import (
     AuthenticationError,
-    ImageBuildError,
     ProviderError,
     TransientError,
-    unknown_name,
 )
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, TaskJournal
+from imagebuild.providers.settings import HttpSettings, RetryPolicy, parse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -69,157 +68,6 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 501, 502, 503, 504})
 REFUSED_STATUSES = frozenset({408, 429, 503})
 SUFFIXES = {"PNG": ".png", "JPG": ".jpg", "JPEG": ".jpg", "WEBP": ".webp"}
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-# -- settings -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PollSchedule:
-    """When to ask for results: ``first`` seconds after submission, then
-    ``interval`` growing by ``growth`` per poll up to ``longest``.
-
-    The default starts like the official SDK (first poll after 1 s) but then
-    polls again after 0.02 s, growing x1.5: a task that finishes just after
-    the first poll is collected within a few percent of its own time, not
-    half a second later. Polls are batched (one request asks for many tasks),
-    so the short early intervals cost few requests; by ten seconds the
-    interval is back to seconds."""
-
-    first: float = 1.0
-    interval: float = 0.02
-    growth: float = 1.5
-    longest: float = 10.0
-
-    def delays(self) -> Iterator[float]:
-        yield self.first
-        delay = self.interval
-        while True:
-            yield delay
-            delay = min(self.longest, delay * self.growth)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter; ``retries`` after the first try."""
-
-    retries: int = 3
-    base: float = 1.0
-    cap: float = 30.0
-
-    @property
-    def attempts(self) -> int:
-        return self.retries + 1
-
-    def delay(
-        self,
-        retry: int,
-        retry_after: float | None = None,
-        draw: Callable[[float, float], float] = random.uniform,
-    ) -> float | None:
-        """Seconds to wait before retry number ``retry`` (from 1); ``None`` when
-        the server asks for a longer wait than the cap allows."""
-        backoff = draw(0.0, min(self.cap, self.base * 2 ** (retry - 1)))
-        if retry_after is None:
-            return backoff
-        if retry_after > self.cap:
-            return None
-        return max(retry_after, backoff)
-
-
-@dataclass(frozen=True, slots=True)
-class HttpSettings:
-    """A remote provider's settings: the manifest's ``providers.NAME`` block."""
-
-    url: str
-    concurrency: int = 32
-    rate: float | None = None
-    timeout: float = 20 * 60.0
-    batch_size: int = 32
-    batch_window: float = 0.005
-    request_timeout: float = 60.0
-    output_type: str = "auto"
-    max_image_bytes: int = 200 * 1024 * 1024
-    poll: PollSchedule = field(default_factory=PollSchedule)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-_NUMBER_KEYS: dict[str, tuple[str, type[int] | type[float]]] = {
-    "concurrency": ("concurrency", int),
-    "rate": ("rate", float),
-    "timeout": ("timeout", float),
-    "batchSize": ("batch_size", int),
-    "requestTimeout": ("request_timeout", float),
-}
-_POLL_KEYS = {
-    "pollFirst": "first",
-    "pollInterval": "interval",
-    "pollGrowth": "growth",
-    "pollMax": "longest",
-}
-OUTPUT_TYPES = ("auto", "URL", "base64Data", "dataURI")
-KNOWN_KEYS = frozenset({"url", "prices", "retries", "outputType", *_NUMBER_KEYS, *_POLL_KEYS})
-
-
-def parse_settings(provider: str, raw: Mapping[str, Any], url: str) -> HttpSettings:
-    """Settings from a manifest's providers block; values may be strings (templated).
-
-    ``url`` is already chosen (environment, then manifest, then default).
-    Unknown keys are errors, so a typo never silently leaves a default in place.
-    """
-    for key in raw:
-        if key not in KNOWN_KEYS:
-            raise ImageBuildError(
-                f"providers.{provider}: " + unknown_name("setting", key, KNOWN_KEYS)
-            )
-    if not url.startswith(("http://", "https://")):
-        raise ImageBuildError(f"providers.{provider}.url: {url!r} is not an http(s) URL")
-    values: dict[str, Any] = {"url": url.rstrip("/")}
-    for key, (attribute, kind) in _NUMBER_KEYS.items():
-        if key in raw:
-            values[attribute] = _positive(provider, key, raw[key], kind)
-    poll = {
-        attribute: _positive(provider, key, raw[key], float)
-        for key, attribute in _POLL_KEYS.items()
-        if key in raw
-    }
-    if poll:
-        values["poll"] = PollSchedule(**poll)
-    if "retries" in raw:
-        values["retry"] = RetryPolicy(retries=_count(provider, "retries", raw["retries"]))
-    if "outputType" in raw:
-        if raw["outputType"] not in OUTPUT_TYPES:
-            raise ImageBuildError(
-                f"providers.{provider}.outputType: must be one of {', '.join(OUTPUT_TYPES)}"
-            )
-        values["output_type"] = raw["outputType"]
-    return HttpSettings(**values)
-
-
-def _positive(provider: str, key: str, value: Any, kind: type[int] | type[float]) -> int | float:
-    number = _number(value, kind)
-    if number is None or number <= 0:
-        raise ImageBuildError(
-            f"providers.{provider}.{key}: {value!r} is not a positive {kind.__name__}"
-        )
-    return number
-
-
-def _count(provider: str, key: str, value: Any) -> int:
-    number = _number(value, int)
-    if number is None or number < 0:
-        raise ImageBuildError(f"providers.{provider}.{key}: {value!r} is not a count")
-    return int(number)
-
-
-def _number(value: Any, kind: type[int] | type[float]) -> int | float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def require_env(environ: Mapping[str, str], name: str) -> str:

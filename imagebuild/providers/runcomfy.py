@@ -41,7 +41,6 @@ from imagebuild.errors import (
 from imagebuild.providers.base import Generation, GenerationTask, TaskJournal
 from imagebuild.providers.http import (
     HttpProvider,
-    HttpSettings,
     ImageSource,
     Redactor,
     Reply,
@@ -50,6 +49,7 @@ from imagebuild.providers.http import (
     materialise,
     with_retries,
 )
+from imagebuild.providers.settings import HttpSettings
 
 SERVICE = "RunComfy"
 ENV_TOKEN = "RUNCOMFY_API_TOKEN"

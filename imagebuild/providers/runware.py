@@ -43,7 +43,6 @@ from imagebuild.providers.base import Generation, GenerationTask, RequestPath, T
 from imagebuild.providers.http import (
     Coalescer,
     HttpProvider,
-    HttpSettings,
     ImageSource,
     Redactor,
     Reply,
@@ -55,6 +54,7 @@ from imagebuild.providers.http import (
     materialise,
     with_retries,
 )
+from imagebuild.providers.settings import HttpSettings
 
 SERVICE = "Runware"
 ENV_KEY = "RUNWARE_API_KEY"

@@ -78,6 +78,17 @@ CASES = {
         "version: 1\nproviders:\n  runware: {apiKey: secret}\ntargets:\n  - name: a\n    prompt: hi\n",
         "imagebuild.yaml:3:13: providers.runware.apiKey: keys come from the environment",
     ),
+    "provider-setting-typo": (
+        "version: 1\nproviders:\n  runware:\n    concurrency: 8\n    batchSise: 4\n"
+        "targets:\n  - name: a\n    prompt: hi\n",
+        "imagebuild.yaml:5:5: providers.runware.batchSise: unknown setting 'batchSise'"
+        " (did you mean 'batchSize'?)",
+    ),
+    "provider-setting-value": (
+        "version: 1\nproviders:\n  runcomfy: {pollFirst: soon}\ntargets:\n  - name: a\n"
+        "    prompt: hi\n",
+        "imagebuild.yaml:3:25: providers.runcomfy.pollFirst: 'soon' is not a positive float",
+    ),
     "unknown-top-level": (
         "version: 1\ntargts: []\n",
         "imagebuild.yaml:2:1: unknown top-level key 'targts' (did you mean 'targets'?)",

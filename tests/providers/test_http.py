@@ -3,7 +3,6 @@ pacing, coalescing, single flight."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -13,72 +12,30 @@ from pathlib import Path
 import anyio
 import pytest
 
-from imagebuild.errors import AuthenticationError, ImageBuildError, ProviderError, TransientError
+from imagebuild.errors import AuthenticationError, ProviderError, TransientError
 from imagebuild.providers.http import (
     SHARD_CONNECTIONS,
     ClientPool,
     Coalescer,
     Pacer,
-    PollSchedule,
     Redactor,
     RequestFailed,
-    RetryPolicy,
     SingleFlight,
     choose_url,
     decode_base64,
     gather,
-    parse_settings,
     require_env,
     retry_after_seconds,
     staged_path,
     with_retries,
     within_deadline,
 )
+from imagebuild.providers.settings import RetryPolicy
 
 FAST = RetryPolicy(retries=3, base=0.001, cap=0.01)
 
 
-# -- settings -------------------------------------------------------------------
-
-
-def test_settings_accept_templated_strings() -> None:
-    settings = parse_settings(
-        "runware",
-        {"concurrency": "8", "rate": "2.5", "timeout": 90, "batchSize": "4", "pollFirst": "0.5"},
-        "http://127.0.0.1:1/v1/",
-    )
-    assert (settings.concurrency, settings.rate, settings.timeout) == (8, 2.5, 90.0)
-    assert settings.batch_size == 4
-    assert settings.poll.first == 0.5
-    assert settings.url == "http://127.0.0.1:1/v1"
-
-
-def test_settings_defaults() -> None:
-    settings = parse_settings("runware", {"prices": {"m": 0.1}}, "https://api.runware.ai/v1")
-    assert settings.concurrency == 32
-    assert settings.rate is None
-    assert settings.timeout == 1200.0
-    assert settings.batch_size == 32
-    assert settings.retry.attempts == 4
-
-
-def test_settings_name_a_typo() -> None:
-    with pytest.raises(ImageBuildError, match="did you mean 'concurrency'"):
-        parse_settings("runware", {"concurrancy": 4}, "https://x")
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [("concurrency", 0), ("rate", "fast"), ("timeout", -1), ("batchSize", True), ("rate", "nan")],
-)
-def test_settings_refuse_non_positive_numbers(key: str, value: object) -> None:
-    with pytest.raises(ImageBuildError, match=f"providers.runware.{key}"):
-        parse_settings("runware", {key: value}, "https://x")
-
-
-def test_settings_refuse_non_http_url() -> None:
-    with pytest.raises(ImageBuildError, match="not an http"):
-        parse_settings("runware", {}, "ftp://x")
+# -- credentials and URLs ----------------------------------------------------------
 
 
 def test_environment_beats_manifest_url() -> None:
@@ -97,28 +54,7 @@ def test_redactor() -> None:
     assert Redactor("s3cret")("bad key s3cret!") == "bad key [redacted]!"
 
 
-# -- schedules and backoff ----------------------------------------------------------
-
-
-def test_poll_schedule_starts_fixed_then_grows_to_a_cap() -> None:
-    delays = list(itertools.islice(PollSchedule(1.0, 0.5, 1.5, 10.0).delays(), 12))
-    assert delays[:4] == [1.0, 0.5, 0.75, 1.125]
-    assert max(delays) == 10.0
-    assert delays[-1] == 10.0
-
-
-def test_backoff_is_full_jitter_capped() -> None:
-    policy = RetryPolicy(retries=10, base=1.0, cap=30.0)
-    highest = [policy.delay(n, draw=lambda low, high: high) for n in range(1, 8)]
-    assert highest == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    assert policy.delay(3, draw=lambda low, high: low) == 0.0
-
-
-def test_backoff_honours_retry_after_within_the_cap() -> None:
-    policy = RetryPolicy(base=1.0, cap=30.0)
-    assert policy.delay(1, retry_after=5.0, draw=lambda low, high: high) == 5.0
-    assert policy.delay(6, retry_after=5.0, draw=lambda low, high: high) == 30.0
-    assert policy.delay(1, retry_after=31.0) is None
+# -- Retry-After -----------------------------------------------------------------
 
 
 def test_retry_after_forms() -> None:

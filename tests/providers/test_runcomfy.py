@@ -26,8 +26,9 @@ from imagebuild.errors import (
     TransientError,
 )
 from imagebuild.providers.base import Generation, GenerationTask
-from imagebuild.providers.http import PollSchedule, Redactor, Reply, RetryPolicy
+from imagebuild.providers.http import Redactor, Reply
 from imagebuild.providers.runcomfy import RunComfyProvider, check_reply, output_urls
+from imagebuild.providers.settings import PollSchedule, RetryPolicy
 
 TOKEN = "rc-test-token-5d2e8b0a41"
 MODEL = "imagineart/imagineart-1.5-preview/text-to-image"

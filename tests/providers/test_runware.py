@@ -27,7 +27,7 @@ from imagebuild.errors import (
     TransientError,
 )
 from imagebuild.providers.base import Generation, GenerationTask
-from imagebuild.providers.http import PollSchedule, Redactor, Reply, RetryPolicy
+from imagebuild.providers.http import Redactor, Reply
 from imagebuild.providers.runware import (
     INLINE_LIMIT,
     ResultSet,
@@ -38,6 +38,7 @@ from imagebuild.providers.runware import (
     inference_task,
     split_replies,
 )
+from imagebuild.providers.settings import PollSchedule, RetryPolicy
 
 KEY = "rw-test-key-7f3a9c1e5b"
 MODEL = "runware:101@1"
