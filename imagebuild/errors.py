@@ -8,12 +8,15 @@
     │   ├── FrozenError             --frozen found work to do
     │   └── CostLimitError          --max-cost would be exceeded
     ├── ConcurrentBuildError        another build holds the manifest's build lock
+    ├── SettingError                a provider setting is wrong (the manifest locates it)
     └── ProviderError               a provider failed one generation
         ├── AuthenticationError     the API key was refused
         ├── InsufficientCreditsError
         ├── InvalidRequestError     the provider rejected a request field
         ├── TaskNotFoundError       resume: the provider does not know the task id
         └── TransientError          worth retrying: timeouts, 429, 5xx, dropped connections
+            └── LostSubmissionError a submit's answer was lost and may not be repeated:
+                                    it may still run and bill, and cannot be collected
 
 Anything else escaping the command line is a bug in imagebuild, not in the input.
 """
@@ -97,6 +100,16 @@ class ConcurrentBuildError(ImageBuildError):
     pass
 
 
+class SettingError(ImageBuildError):
+    """One bad setting, ``key`` in ``providers.PROVIDER``; ``at_key`` says the
+    key itself is wrong, not its value."""
+
+    def __init__(self, provider: str, key: str, message: str, *, at_key: bool = False) -> None:
+        self.key = key
+        self.at_key = at_key
+        super().__init__(f"providers.{provider}.{key}: {message}")
+
+
 class ProviderError(ImageBuildError):
     """One generation failed; sibling generations are unaffected."""
 
@@ -123,6 +136,10 @@ class TransientError(ProviderError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class LostSubmissionError(TransientError):
+    """Counted apart in the build's summary: money may have been spent on it."""
 
 
 def unknown_name(what: str, name: str, known: Iterable[str]) -> str:

@@ -58,14 +58,26 @@ class Report:
     )
     cost: float = 0.0
     interrupted: bool = False
+    # Failed submissions the provider may still run and bill, out of sight.
+    lost: int = 0
 
     def to_json(self, seconds: float) -> dict[str, Any]:
         summary: dict[str, Any] = {
             **self.counts,
+            "lost": self.lost,
             "cost": round(self.cost, 6),
             "seconds": round(seconds, 3),
         }
         return {"targets": self.targets, "summary": summary}
+
+    def line(self, seconds: float) -> str:
+        counts = ", ".join(f"{value} {key}" for key, value in self.counts.items() if value)
+        lost = (
+            f"; {self.lost} lost submission{'s' if self.lost > 1 else ''} may still be billed"
+            if self.lost
+            else ""
+        )
+        return f"{counts or 'nothing to do'}; cost ${self.cost:.4f}{lost}; {seconds:.2f}s"
 
 
 _COUNTED = {
@@ -93,10 +105,7 @@ def run(arguments: argparse.Namespace) -> int:
             orjson.dumps(report.to_json(seconds), option=orjson.OPT_INDENT_2).decode() + "\n"
         )
     else:
-        counts = ", ".join(f"{value} {key}" for key, value in report.counts.items() if value)
-        print(
-            f"{counts or 'nothing to do'}; cost ${report.cost:.4f}; {seconds:.2f}s", file=sys.stderr
-        )
+        print(report.line(seconds), file=sys.stderr)
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 1 if report.counts["failed"] else 0
@@ -187,6 +196,7 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             report.cost += outcome.cost or 0.0
         elif outcome.status == "failed":
             report.counts["failed"] += 1
+            report.lost += outcome.lost
             print(failure_line(session, outcome), file=sys.stderr)
 
 

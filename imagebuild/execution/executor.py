@@ -18,7 +18,12 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from imagebuild.errors import ImageBuildError, InvalidRequestError, TaskNotFoundError
+from imagebuild.errors import (
+    ImageBuildError,
+    InvalidRequestError,
+    LostSubmissionError,
+    TaskNotFoundError,
+)
 from imagebuild.execution.journal import Journal
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
@@ -38,6 +43,8 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     parameter: str | None = None
+    # The provider may run and bill a submission whose answer was lost.
+    lost: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +188,7 @@ class Executor:
             outcome = Outcome(step, "failed", error=str(error) or type(error).__name__)
             if isinstance(error, InvalidRequestError):
                 outcome.parameter = error.parameter
+            outcome.lost = isinstance(error, LostSubmissionError)
             if not self.keep_going:
                 self.stopping = True
         outcome.seconds = time.monotonic() - started

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagebuild.errors import ManifestError, unknown_name
+from imagebuild.errors import ManifestError, SettingError, unknown_name
 from imagebuild.manifest.matrix import MatrixError, expand_matrix
 from imagebuild.manifest.source import Source, ValuePath, load_source
 from imagebuild.manifest.template import TemplateEngine, TemplateError
-from imagebuild.providers.settings import HTTP_PROVIDERS, SettingError, setting_values
+from imagebuild.providers.settings import HTTP_PROVIDERS, setting_values
 
 TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "targets")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")

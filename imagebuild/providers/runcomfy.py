@@ -9,7 +9,7 @@ window as small as the API allows:
   connection was never opened (nothing was sent) or the server refused it
   outright (HTTP 408, 429, 503). After a timeout, a dropped connection, a
   garbled answer or HTTP 500/502/504 it is not repeated: the target fails
-  with a TransientError that names the possible orphan, and
+  with a LostSubmissionError that names the possible orphan, and
   ``lost_submissions`` counts it;
 - the submit exchange itself is shielded from cancellation, so an interrupt
   arriving mid-submit waits for the answer (at most ``requestTimeout``),
@@ -34,9 +34,9 @@ from imagebuild.errors import (
     AuthenticationError,
     InsufficientCreditsError,
     InvalidRequestError,
+    LostSubmissionError,
     ProviderError,
     TaskNotFoundError,
-    TransientError,
 )
 from imagebuild.providers.base import Generation, GenerationTask, TaskJournal
 from imagebuild.providers.http import (
@@ -180,9 +180,9 @@ class RunComfyProvider(HttpProvider):
             raise self._lost(f"{SERVICE} accepted the submit without a request_id")
         return request_id
 
-    def _lost(self, cause: str) -> TransientError:
+    def _lost(self, cause: str) -> LostSubmissionError:
         self.lost_submissions += 1
-        return TransientError(
+        return LostSubmissionError(
             f"{cause}; the submit may have reached {SERVICE} and may still run and bill "
             "under an id imagebuild cannot learn (RunComfy has no idempotency key), so it "
             "was not repeated: check the RunComfy dashboard before building again"

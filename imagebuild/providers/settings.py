@@ -15,20 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagebuild.errors import ImageBuildError, unknown_name
+from imagebuild.errors import SettingError, unknown_name
 
 # The built-in providers whose block this module reads.
 HTTP_PROVIDERS = frozenset({"runware", "runcomfy"})
-
-
-class SettingError(ImageBuildError):
-    """One bad setting, ``key`` in the block; ``at_key`` says the key itself
-    is wrong, not its value."""
-
-    def __init__(self, provider: str, key: str, message: str, *, at_key: bool = False) -> None:
-        self.key = key
-        self.at_key = at_key
-        super().__init__(f"providers.{provider}.{key}: {message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from imagebuild.emulators import Faults, RunComfyEmulator, RunwareEmulator, serve
+from imagebuild.emulators.faults import API_FAULTS
 from imagebuild.registry.models import SCHEMAS_DIR, Registry
 from tests.conftest import Project
 
@@ -259,3 +260,39 @@ def test_invalid_parameter_names_the_target_and_field(
         "imagebuild.yaml:14:12: target tile-2: invalid parameter steps"
         in result.err.splitlines()[-1]
     )
+
+
+@pytest.mark.parametrize("json_report", [False, True])
+def test_a_lost_runcomfy_submission_is_counted_in_the_summary(
+    project: Project, monkeypatch: pytest.MonkeyPatch, json_report: bool
+) -> None:
+    # The submit's answer is dropped: RunComfy may run and bill it, and no
+    # client can learn its id. The build says so in its summary.
+    seed = next(
+        seed
+        for seed in range(1000)
+        if Faults(fail_rate=0.5, kinds=("drop",), seed=seed).draw(API_FAULTS) is not None
+    )
+    emulator = RunComfyEmulator(
+        token=TOKEN, faults=Faults(latency=0.05, fail_rate=0.5, kinds=("drop",), seed=seed)
+    )
+    project.write(
+        "version: 1\nproviders:\n  runcomfy: {pollFirst: 0.05, pollInterval: 0.05}\ntargets:\n"
+        "  - name: preview\n    model: imagineart/imagineart-1.5-preview/text-to-image\n"
+        "    prompt: a fashion street portrait\n"
+    )
+    with serve(emulator) as url:
+        monkeypatch.setenv("RUNCOMFY_API_URL", url)
+        monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
+        result = project.run("build", *(["--json"] if json_report else []))
+    assert result.code == 1
+    assert "may still run and bill" in result.err
+    assert emulator.stats.snapshot()["tasks"] == 1, "the submit was sent once"
+    if json_report:
+        assert orjson.loads(result.out)["summary"]["lost"] == 1
+    else:
+        assert (
+            result.err.rstrip()
+            .splitlines()[-1]
+            .startswith("1 failed; cost $0.0000; 1 lost submission may still be billed; ")
+        )

@@ -220,9 +220,11 @@ def test_build_json_shape(project: Project) -> None:
         "generated",
         "derived",
         "failed",
+        "lost",
         "cost",
         "seconds",
     }
+    assert report["summary"]["lost"] == 0
     for target in report["targets"]:
         assert set(target) == {"name", "action", "status", "cost", "error"}
         assert target["status"] == "ok"

@@ -6,14 +6,13 @@ import itertools
 
 import pytest
 
-from imagebuild.errors import ImageBuildError
+from imagebuild.errors import ImageBuildError, SettingError
 from imagebuild.providers.runcomfy import RunComfyProvider
 from imagebuild.providers.runware import RunwareProvider
 from imagebuild.providers.settings import (
     HTTP_PROVIDERS,
     PollSchedule,
     RetryPolicy,
-    SettingError,
     parse_settings,
     setting_values,
 )
