@@ -21,22 +21,22 @@ def paths(fields: dict[str, Any]) -> list[tuple[str | int, ...]]:
     return [problem.path for problem in find_problems(RUNWARE, fields)]
 
 
-def test_a_value_accepted_for_one_field_is_still_checked_for_another() -> None:
+def test_each_field_is_checked_against_its_own_schema() -> None:
     assert paths(request(width=1024, height=1024)) == []
     assert paths(request(width=1024, height=1024, numberResults=1024)) == [("numberResults",)]
 
 
-def test_a_remembered_number_does_not_vouch_for_a_boolean_equal_to_it() -> None:
+def test_a_boolean_is_not_a_number_even_where_one_equal_to_it_is_valid() -> None:
     assert paths(request(numberResults=1)) == []
     assert paths(request(numberResults=True)) == [("numberResults",)]
 
 
-def test_invalid_values_are_reported_every_time_they_appear() -> None:
+def test_an_invalid_value_is_reported_every_time_it_is_validated() -> None:
     for _ in range(3):
         assert paths(request(width=1000, height=1024)) == [("width",)]
 
 
-def test_nested_values_are_checked_against_their_own_schema() -> None:
+def test_enumerations_and_ranges_are_enforced() -> None:
     assert paths(request(outputFormat="PNG")) == []
     assert paths(request(outputFormat="TIFF")) == [("outputFormat",)]
     assert paths(request(outputFormat="PNG", outputQuality=101)) == [("outputQuality",)]
