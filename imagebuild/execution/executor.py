@@ -182,8 +182,9 @@ class Executor:
                 self.progress.began(step)
                 made = await self._make(step)
             # Recorded after the slot is given back: the next step's request
-            # need not wait for this one's files.
-            outcome = Outcome(step, "ok", cost=await self._keep_made(step, made))
+            # need not wait for this one's files. Leaving the limiter does not
+            # yield, so no cancellation lands before the recording's shield.
+            outcome = Outcome(step, "ok", cost=await self._record_made(step, made))
         except (ImageBuildError, OSError) as error:
             outcome = Outcome(step, "failed", error=str(error) or type(error).__name__)
             if isinstance(error, InvalidRequestError):
@@ -205,7 +206,7 @@ class Executor:
             return await self._derive(step)
         return await self._generate(step)
 
-    async def _keep_made(self, step: Step, made: Generation | None) -> float | None:
+    async def _record_made(self, step: Step, made: Generation | None) -> float | None:
         """Record new images (shielded: they may be paid for); the step's cost."""
         if made is not None:
             with anyio.CancelScope(shield=True):
