@@ -71,7 +71,6 @@ def _explain(error: ValidationError, request: dict[str, Any]) -> list[Problem]:
         case "multipleOf":
             return [Problem(path, f"{name}: {value!r} is not a multiple of {expected}")]
         case "type":
-            expected = expected
             return [
                 Problem(path, f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
             ]

@@ -28,12 +28,10 @@ from imagebuild.errors import (
 from imagebuild.providers.base import Generation, GenerationTask
 from imagebuild.providers.http import Redactor, Reply
 from imagebuild.providers.runcomfy import RunComfyProvider, check_reply, output_urls
-from imagebuild.providers.settings import PollSchedule, RetryPolicy
+from tests.providers.conftest import FAST_POLL, FAST_RETRY
 
 TOKEN = "rc-test-token-5d2e8b0a41"
 MODEL = "imagineart/imagineart-1.5-preview/text-to-image"
-FAST_POLL = PollSchedule(first=0.05, interval=0.05, growth=1.5, longest=0.2)
-FAST_RETRY = RetryPolicy(retries=6, base=0.01, cap=2.0)
 
 
 class Journal:

@@ -39,11 +39,10 @@ from imagebuild.providers.runware import (
     split_replies,
 )
 from imagebuild.providers.settings import PollSchedule, RetryPolicy
+from tests.providers.conftest import FAST_POLL, FAST_RETRY
 
 KEY = "rw-test-key-7f3a9c1e5b"
 MODEL = "runware:101@1"
-FAST_POLL = PollSchedule(first=0.05, interval=0.05, growth=1.5, longest=0.2)
-FAST_RETRY = RetryPolicy(retries=6, base=0.01, cap=2.0)
 
 
 class Journal:
