@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
+
 from imagebuild.errors import ConcurrentBuildError
 from imagebuild.planning.cache import Cache
+from imagebuild.planning.files import make_state_dir
 from imagebuild.planning.lock import lock_path_for
 from imagebuild.planning.statcache import StatCache
 
@@ -46,13 +48,18 @@ class Workspace:
 
     @contextmanager
     def build_lock(self) -> Iterator[None]:
-        """One build per manifest at a time: two would pay for the same targets."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with (self.state_dir / f"{self.manifest.stem}.build-lock").open("w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConcurrentBuildError(
-                    f"{self.manifest.name}: another build of this manifest is running"
-                ) from None
+        """One build per manifest at a time: two would pay for the same targets.
+        filelock is the portable lock (flock on Unix, msvcrt on Windows); the
+        operating system releases it when the process dies, even by kill -9."""
+        path = make_state_dir(self.state_dir) / f"{self.manifest.stem}.build-lock"
+        lock = filelock.FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise ConcurrentBuildError(
+                f"{self.manifest.name}: another build of this manifest is running"
+            ) from None
+        try:
             yield
+        finally:
+            lock.release()

@@ -9,6 +9,7 @@ starting while the running ones finish, as make does: they are already paid.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,6 +84,9 @@ class Store:
 # up with hundreds of images a second (1,000 images at -j 256 against the
 # Runware emulator: 5.0 s instead of 5.4 s).
 RECORDING_THREADS = 2
+# Event loops take signal handlers only on Unix; elsewhere Ctrl-C is polled.
+POSIX_SIGNALS = sys.platform != "win32"
+CONSOLE_INTERRUPT_TICK = 0.1
 
 
 class Executor:
@@ -140,11 +144,32 @@ class Executor:
         return [self.outcomes[step.name] for step in work]
 
     async def _watch_interrupts(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                self.interrupted = True
-                self.stopping = True
-                self._runner.cancel()
+        if POSIX_SIGNALS:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    self._interrupt()
+        else:
+            await self._watch_console_interrupts()
+
+    async def _watch_console_interrupts(self) -> None:
+        """Windows has no signal handlers in event loops: a plain handler notes
+        Ctrl-C (it runs between bytecodes, and this loop wakes every tick to
+        give it the chance) and the loop here acts on it."""
+        received: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+        try:
+            while True:
+                await anyio.sleep(CONSOLE_INTERRUPT_TICK)
+                if received:
+                    received.clear()
+                    self._interrupt()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _interrupt(self) -> None:
+        self.interrupted = True
+        self.stopping = True
+        self._runner.cancel()
 
     async def _run(self, step: Step, limiter: anyio.CapacityLimiter) -> None:
         try:

@@ -22,9 +22,16 @@ from typing import Any
 
 import orjson
 
-from imagebuild.planning.files import atomic_write
+from imagebuild.planning.files import atomic_write, make_state_dir
 
 Record = dict[str, Any]
+_OPEN = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+
+
+def _last_byte(descriptor: int, size: int) -> bytes:
+    """Portable ``pread`` (Windows has none); appends ignore the offset anyway."""
+    os.lseek(descriptor, size - 1, os.SEEK_SET)
+    return os.read(descriptor, 1)
 
 
 @dataclass(slots=True)
@@ -55,10 +62,10 @@ class Journal:
     def open(self) -> None:
         if not self._read:
             self.replay()  # what is owed from before must survive compaction
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        make_state_dir(self.path.parent)
+        self._descriptor = os.open(self.path, _OPEN, 0o644)
         size = os.fstat(self._descriptor).st_size
-        if size and os.pread(self._descriptor, 1, size - 1) != b"\n":
+        if size and _last_byte(self._descriptor, size) != b"\n":
             # A build died mid-record: end the torn line so the next record
             # starts on its own and is not lost with it.
             os.write(self._descriptor, b"\n")

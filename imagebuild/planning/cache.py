@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from imagebuild.planning.files import atomic_copy, atomic_write
+from imagebuild.planning.files import atomic_copy, atomic_write, make_state_dir
 
 INDEX = "index.log"
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
@@ -32,6 +32,12 @@ class Cache:
         self._index_path = directory / INDEX
         self._index: bytes | None = None
         self._recorded: dict[str, dict[str, Any]] = {}
+        self._made = False
+
+    def _writable(self) -> None:
+        if not self._made:
+            make_state_dir(self.directory)
+            self._made = True
 
     def _object(self, digest: str) -> Path:
         return self.directory / "objects" / digest[:2] / digest
@@ -69,11 +75,13 @@ class Cache:
     def store(self, digest: str, data: bytes) -> None:
         target = self._object(digest)
         if not target.exists():
+            self._writable()
             atomic_write(target, data)
 
     def store_file(self, digest: str, source: Path) -> None:
         target = self._object(digest)
         if not target.exists():
+            self._writable()
             atomic_copy(source, target)
 
     def record(self, fingerprint: str, record: dict[str, Any]) -> None:
@@ -82,11 +90,8 @@ class Cache:
         line = (
             b"\n" + fingerprint.encode() + b" " + orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         )
-        try:
-            descriptor = os.open(self._index_path, _APPEND, 0o666)
-        except FileNotFoundError:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self._index_path, _APPEND, 0o666)
+        self._writable()
+        descriptor = os.open(self._index_path, _APPEND, 0o666)
         try:
             os.write(descriptor, line)
         finally:

@@ -17,6 +17,17 @@ _CHUNK = 1 << 20
 _TOKEN = secrets.token_hex(4)
 _COUNTER = itertools.count()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+# Written into every folder of machine state imagebuild makes (``.imagebuild/``,
+# a shared cache), so that ``git add -A`` never commits it.
+STATE_GITIGNORE = b"# imagebuild's machine state (caches, journal, staging): not for git.\n*\n"
+
+
+def make_state_dir(directory: Path) -> Path:
+    """``directory``, made with its own ``.gitignore`` if it did not exist."""
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / ".gitignore").write_bytes(STATE_GITIGNORE)
+    return directory
 
 
 def temporary_beside(path: Path) -> Path:

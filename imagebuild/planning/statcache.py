@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from imagebuild.planning.files import atomic_write, hash_file
+from imagebuild.planning.files import atomic_write, hash_file, make_state_dir
 
 Stamp = tuple[int, int]
 
@@ -52,5 +52,6 @@ class StatCache:
 
     def save(self) -> None:
         if self.dirty:
+            make_state_dir(self.path.parent)
             atomic_write(self.path, orjson.dumps(self.entries))
             self.dirty = False

@@ -1,4 +1,4 @@
-"""Model metadata read from ``schemas/models/*.json``.
+"""Model metadata read from ``imagebuild/schemas/models/*.json``, shipped inside the package.
 
 Each schema carries an ``x-imagebuild`` block (provider, model id, price,
 seed support, prompt field, image inputs, allowed sizes). The generic Runware
@@ -18,7 +18,8 @@ import orjson
 
 from imagebuild.errors import unknown_name
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "models"
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS_DIR = SCHEMAS / "models"
 TRANSFORMS_SCHEMA = "transforms.schema.json"
 _REFERENCE = {
     "type": "object",

@@ -6,7 +6,6 @@ import io
 import json
 import random
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -22,8 +21,9 @@ from imagebuild.derive import (
     output_format_of,
 )
 from imagebuild.derive.transforms import OPERATIONS
+from imagebuild.registry.models import SCHEMAS
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "transforms.schema.json"
+SCHEMA_PATH = SCHEMAS / "transforms.schema.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
 RGB = tuple[int, int, int]

@@ -11,7 +11,9 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "manifest.schema.json"
+from imagebuild.registry.models import SCHEMAS
+
+SCHEMA_PATH = SCHEMAS / "manifest.schema.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
 DEMO = """
@@ -145,7 +147,7 @@ def test_invalid_manifest(case: str, path: list[Any], value: Any) -> None:
 
 def test_example_manifests_validate_against_the_manifest_schema() -> None:
     root = Path(__file__).resolve().parents[2]
-    schema = json.loads((root / "schemas" / "manifest.schema.json").read_text())
+    schema = json.loads(SCHEMA_PATH.read_text())
     validator = Draft202012Validator(schema)
     for manifest in sorted((root / "manifests").glob("*.yaml")):
         errors = [

@@ -19,8 +19,10 @@ import jsonschema_rs
 import pytest
 from jsonschema import Draft202012Validator
 
+from imagebuild.registry.models import SCHEMAS_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
-MODELS_DIR = ROOT / "schemas" / "models"
+MODELS_DIR = SCHEMAS_DIR
 SEEDS_DIR = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
 GENERIC = "runware-image-inference.json"
