@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from imagebuild.collisions import check_collisions
 from imagebuild.errors import collected, unknown_name
+from imagebuild.execution.journal import Journal, Replay
 from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
@@ -19,7 +21,7 @@ from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Plan, Planner, PlanOptions
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
-from imagebuild.targets import Target, replace_at, resolve_targets
+from imagebuild.targets import Target, check_defaults, replace_at, resolve_targets
 from imagebuild.workspace import Workspace
 
 DEFAULT_MANIFEST = "imagebuild.yaml"
@@ -47,7 +49,10 @@ def open_session(
     path: str, *, provider: str | None = None, patterns: list[str] | None = None
 ) -> Session:
     manifest = load_manifest(Path(path), display=path)
-    targets = order_targets(manifest, resolve_targets(manifest, builtin_registry(), provider))
+    resolved = resolve_targets(manifest, builtin_registry(), provider)
+    check_defaults(manifest, resolved)
+    check_collisions(manifest, resolved)
+    targets = order_targets(manifest, resolved)
     names = {target.name for target in targets}
     selected = select_targets(manifest, targets, patterns or [])
     return Session(manifest, Workspace(manifest.path), selected, names)
@@ -101,19 +106,79 @@ def _placeholders(target: Target) -> dict[str, Any]:
     return result
 
 
+@dataclass(slots=True)
+class Recorded:
+    """What earlier builds left: the lock, with the results an interrupted build
+    journaled replayed into it, and the journal with the tasks still owed."""
+
+    lock: LockFile
+    journal: Journal
+    replay: Replay
+
+    @property
+    def collectable(self) -> dict[str, dict[str, Any]]:
+        """Journaled submissions a provider still owes, by fingerprint: paid for,
+        so the next build collects them instead of buying again."""
+        return {record["fingerprint"]: record for record in self.replay.pending.values()}
+
+
+def read_recorded(session: Session) -> Recorded:
+    workspace = session.workspace
+    lock = LockFile.read(workspace.lock_path)
+    journal = Journal(workspace.journal_path)
+    replay = journal.replay()
+    for name, entry in replay.built.items():
+        lock.put(name, entry)
+    return Recorded(lock, journal, replay)
+
+
 def plan_session(
     session: Session,
-    lock: LockFile,
+    recorded: Recorded,
     stats: StatCache,
     cache: Cache,
     *,
     force: bool = False,
     reseed: bool = False,
-    seeds: dict[str, int] | None = None,
 ) -> tuple[Planner, Plan]:
     """The validated plan, and the planner the executor needs for deferred steps."""
-    options = PlanOptions(force=force, reseed=reseed, prices=session.prices(), seeds=seeds or {})
+    lock = recorded.lock
+    departed = {
+        name: entry for name, entry in lock.entries.items() if name not in session.all_names
+    }
+    options = PlanOptions(
+        force=force,
+        reseed=reseed,
+        prices=session.prices(),
+        seeds=recorded.replay.seeds(),
+        departed=departed,
+    )
     planner = Planner(lock, stats, cache, options)
     plan = planner.plan(session.targets)
     check_requests(session.manifest, plan.unvalidated)
+    _collect_paid(plan, recorded.collectable)
     return planner, plan
+
+
+def _collect_paid(plan: Plan, collectable: dict[str, dict[str, Any]]) -> None:
+    """A step whose request an interrupted build already paid for collects that
+    task for nothing, even when the target looks up to date (a failed --force)."""
+    for step in plan.steps:
+        record = collectable.get(step.fingerprint)
+        if record is not None and not step.target.derived:
+            step.collect(record["taskId"])
+
+
+def preview_plan(
+    session: Session, stats: StatCache, *, force: bool = False, reseed: bool = False
+) -> Plan:
+    """What ``build`` with the same flags would do, touching nothing but ``stats``."""
+    _, plan = plan_session(
+        session,
+        read_recorded(session),
+        stats,
+        session.workspace.cache(),
+        force=force,
+        reseed=reseed,
+    )
+    return plan

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from imagebuild.errors import ManifestError, collected
+from imagebuild.errors import ManifestError, collected, unknown_name
 from imagebuild.manifest.expand import Manifest, TargetSpec
 from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
 
@@ -21,19 +21,23 @@ RequestPath = tuple[str | int, ...]
 BUILD_KEYS = frozenset({"name", "output", "provider", "from", "transform", "tags", "prompt"})
 DERIVED_BUILD_KEYS = frozenset({"name", "output", "tags", "from", "transform"})
 DERIVE = "derive"
-# Set by the providers themselves: a manifest that chose a taskUUID could make
-# two targets share one paid result, or defeat crash recovery.
-MANAGED_FIELDS = frozenset(
-    {
-        "taskType",
-        "taskUUID",
-        "deliveryMethod",
-        "outputType",
-        "includeCost",
-        "webhookURL",
-        "uploadEndpoint",
-    }
-)
+# Set by imagebuild itself: a manifest that chose a taskUUID could make two
+# targets share one paid result, or defeat crash recovery. A value equal to
+# what imagebuild sends anyway (``includeCost: true``, as the API's own examples
+# write it) is accepted and changes nothing; any other value is refused with
+# the reason.
+PROVIDER_OWNED: dict[str, tuple[object, str]] = {
+    "taskType": ("imageInference", "every generation is sent as an imageInference task"),
+    "deliveryMethod": (
+        "async",
+        "results are collected by polling (async delivery), so a crash never loses a paid one",
+    ),
+    "includeCost": (True, "imagebuild always asks for the cost, to report what was spent"),
+    "taskUUID": (None, "imagebuild chooses and journals task ids, so a crash never pays twice"),
+    "outputType": (None, "choose it with providers.runware.outputType"),
+    "webhookURL": (None, "imagebuild collects results itself"),
+    "uploadEndpoint": (None, "imagebuild writes results beside the manifest"),
+}
 PROVIDERS = ("local", "runware", "runcomfy")
 FORMAT_BY_SUFFIX = {".png": "PNG", ".jpg": "JPG", ".jpeg": "JPG", ".webp": "WEBP", ".avif": "AVIF"}
 SUFFIX_BY_FORMAT = {"PNG": ".png", "JPG": ".jpg", "WEBP": ".webp", "AVIF": ".avif"}
@@ -104,6 +108,26 @@ def resolve_targets(
     if errors:
         raise collected(errors)
     return targets
+
+
+def check_defaults(manifest: Manifest, targets: list[Target]) -> None:
+    """A request field in ``defaults`` that no generated target's model takes
+    is a typo: it would silently apply nowhere."""
+    generated = [target for target in targets if not target.derived]
+    if not generated:
+        return
+    known = {key for target in generated for key in target.model.properties} | BUILD_KEYS
+    errors = []
+    for key in manifest.source.data.get("defaults") or {}:
+        if key not in known and key not in DERIVED_BUILD_KEYS:
+            message = f"{unknown_name('field', key, sorted(known))}: no target's model takes it"
+            errors.append(manifest.source.error(message, ("defaults", key), key=True))
+    if errors:
+        raise collected(errors)
+
+
+def _takes(model: ModelInfo, key: str) -> bool:
+    return key in model.properties or key == "outputFormat"
 
 
 def replace_at(node: Any, path: RequestPath, value: str) -> Any:
@@ -246,10 +270,26 @@ class _Resolver:
 
     def _request(self, model: ModelInfo) -> dict[str, Any]:
         fields = self.spec.fields
-        request = {key: value for key, value in fields.items() if key not in BUILD_KEYS}
-        for key in request:
-            if key in MANAGED_FIELDS:
-                raise self.error(f"field '{key}' is set by imagebuild, not by the manifest", (key,))
+        origins = self.spec.origins
+        request = {
+            key: value
+            for key, value in fields.items()
+            if key not in BUILD_KEYS
+            # ``defaults`` serve targets of every model: a field reaches only
+            # the targets whose model takes it (and one that reaches none is a
+            # typo, reported by ``check_defaults``). ``outputFormat`` is taken
+            # by every model: imagebuild converts where the API cannot.
+            and (origins[key][0] != "defaults" or _takes(model, key))
+        }
+        for key in [key for key in request if key in PROVIDER_OWNED]:
+            sent, reason = PROVIDER_OWNED[key]
+            if sent is None or request[key] != sent or key not in model.properties:
+                shown = "" if sent is None else f" other than {sent!r}"
+                raise self.error(
+                    f"field '{key}' is set by imagebuild, not by the manifest{shown}: {reason}",
+                    (key,),
+                )
+            del request[key]
         if "prompt" in fields:
             if model.prompt_field != "prompt" and model.prompt_field in fields:
                 raise self.error(
@@ -306,10 +346,11 @@ class _Resolver:
                 f"output {paths[0]} does not match outputFormat {fmt}",
                 ("output",),
             )
-        if "outputFormat" in model.properties:
-            # Always explicit, so that spelling out the default path or format
-            # does not change the fingerprint.
-            request["outputFormat"] = suffix_format
+        # Always explicit, so that spelling out the default path or format
+        # does not change the fingerprint; a model whose API takes no format
+        # gets its result converted to this one (the written file always has
+        # the format its name says).
+        request["outputFormat"] = suffix_format
         count = request.get("numberResults", 1)
         count = count if isinstance(count, int) and count > 0 else 1
         if len(paths) == 1 and count > 1:

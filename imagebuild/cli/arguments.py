@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from typing import Any
+
+import orjson
 
 from imagebuild.pipeline import DEFAULT_MANIFEST
 
@@ -35,3 +40,25 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
         choices=PROVIDER_CHOICES,
         help="run every target on this provider (local: offline draft previews)",
     )
+
+
+def add_planning(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="regenerate even what is up to date")
+    parser.add_argument(
+        "--reseed", action="store_true", help="draw new seeds for targets without one"
+    )
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def non_negative_cost(text: str) -> float:
+    """An amount of US dollars: a finite number, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USD") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USD (0 or more)")
+    return value

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from imagebuild.cli.arguments import add_manifests, add_selection
-from imagebuild.errors import CostLimitError, FrozenError, ImageBuildError
-from imagebuild.execution.journal import Journal
-from imagebuild.pipeline import Session, open_session, plan_session
+from imagebuild.cli.arguments import (
+    add_manifests,
+    add_planning,
+    add_selection,
+    non_negative_cost,
+    print_json,
+)
+from imagebuild.errors import (
+    CostLimitError,
+    FrozenError,
+    ManifestError,
+    UsageError,
+    collected,
+)
+from imagebuild.pipeline import Session, open_session, plan_session, read_recorded
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
+from imagebuild.providers.settings import CREDENTIAL_VARIABLES
 from imagebuild.registry.models import builtin_registry
 
 if TYPE_CHECKING:
@@ -29,21 +41,31 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("build", help="build targets")
     add_manifests(parser)
     add_selection(parser)
+    add_planning(parser)
     parser.add_argument(
         "-j", "--jobs", type=int, default=8, metavar="N", help="concurrent targets (default 8)"
     )
     parser.add_argument(
         "-k", "--keep-going", action="store_true", help="keep building after a failure"
     )
-    parser.add_argument("--force", action="store_true", help="regenerate even what is up to date")
     parser.add_argument(
         "--frozen", action="store_true", help="fail if anything would change; touch nothing"
     )
     parser.add_argument(
-        "--max-cost", type=float, metavar="USD", help="refuse to start above this estimate"
+        "--max-cost",
+        type=non_negative_cost,
+        metavar="USD",
+        help="refuse to start above this estimate, or with a model of unknown price",
     )
     parser.add_argument(
-        "--reseed", action="store_true", help="draw new seeds for targets without one"
+        "--allow-unknown-cost",
+        action="store_true",
+        help="with --max-cost: accept models of unknown price (they count as $0)",
+    )
+    parser.add_argument(
+        "--fail-on-nsfw",
+        action="store_true",
+        help="exit 1 when a provider flags an image NSFW (the image is kept: it is paid for)",
     )
     parser.set_defaults(handler=run)
 
@@ -53,31 +75,84 @@ class Report:
     targets: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ("kept", "restored", "generated", "derived", "failed"), 0
+            ("kept", "restored", "generated", "derived", "failed", "skipped"), 0
         )
     )
+    # Known cost: what providers reported, else the registry's price.
     cost: float = 0.0
-    interrupted: bool = False
+    # Generations whose cost nobody knows (no report, no price).
+    unpriced: int = 0
+    # Failed targets whose submission a provider accepted: they may be billed,
+    # and the next build collects them.
+    owed: int = 0
+    possibly_billed: float = 0.0
     # Failed submissions the provider may still run and bill, out of sight.
     lost: int = 0
+    nsfw: int = 0
+    interrupted: bool = False
+    not_started: int = 0
+
+    def add(self, session: Session, outcome: Outcome) -> None:
+        self.targets.append(outcome.to_json())
+        step = outcome.step
+        if outcome.status == "ok":
+            self.counts[_COUNTED[step.action]] += 1
+            if outcome.cost is None:
+                self.unpriced += 1
+            else:
+                self.cost += outcome.cost
+            return
+        if outcome.status == "failed":
+            self.counts["failed"] += 1
+            self.lost += outcome.lost
+            print(failure_line(session, outcome), file=sys.stderr)
+        elif outcome.error == "interrupted" and not outcome.owed:
+            self.not_started += 1
+        else:
+            self.counts["skipped"] += 1
+        if outcome.owed:
+            self.owed += 1
+            self.possibly_billed += step.estimated_cost or 0.0
 
     def to_json(self, seconds: float) -> dict[str, Any]:
         summary: dict[str, Any] = {
             **self.counts,
-            "lost": self.lost,
             "cost": round(self.cost, 6),
+            "unpriced": self.unpriced,
+            "owed": self.owed,
+            "possiblyBilled": round(self.possibly_billed, 6),
+            "lost": self.lost,
+            "nsfw": self.nsfw,
+            "interrupted": self.interrupted,
+            "notStarted": self.not_started,
             "seconds": round(seconds, 3),
         }
         return {"targets": self.targets, "summary": summary}
 
     def line(self, seconds: float) -> str:
         counts = ", ".join(f"{value} {key}" for key, value in self.counts.items() if value)
-        lost = (
-            f"; {self.lost} lost submission{'s' if self.lost > 1 else ''} may still be billed"
-            if self.lost
-            else ""
-        )
-        return f"{counts or 'nothing to do'}; cost ${self.cost:.4f}{lost}; {seconds:.2f}s"
+        parts = [counts or "nothing to do", f"cost ${self.cost:.4f}"]
+        if self.unpriced:
+            parts[-1] += f" + unknown for {self.unpriced}"
+        if self.owed:
+            billed = f" (${self.possibly_billed:.4f})" if self.possibly_billed else ""
+            parts.append(
+                f"{_plural(self.owed, 'failed submission')} may be billed{billed}: "
+                "journaled, the next build collects it"
+            )
+        if self.lost:
+            parts.append(f"{_plural(self.lost, 'lost submission')} may still be billed")
+        if self.nsfw:
+            parts.append(f"{_plural(self.nsfw, 'image')} flagged NSFW")
+        if self.interrupted:
+            parts.insert(0, "interrupted")
+            parts.append(f"{self.not_started} not started")
+        parts.append(f"{seconds:.2f}s")
+        return "; ".join(parts)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 _COUNTED = {
@@ -90,7 +165,9 @@ _COUNTED = {
 
 def run(arguments: argparse.Namespace) -> int:
     if arguments.jobs < 1:
-        raise ImageBuildError("-j must be at least 1")
+        raise UsageError("-j must be at least 1")
+    if arguments.allow_unknown_cost and arguments.max_cost is None:
+        raise UsageError("--allow-unknown-cost goes with --max-cost")
     started = time.monotonic()
     report = Report()
     for path in arguments.manifests:
@@ -99,15 +176,17 @@ def run(arguments: argparse.Namespace) -> int:
             check_frozen(session, arguments)
         else:
             build_session(session, arguments, report)
+            report.nsfw += flagged_images(session)
     seconds = time.monotonic() - started
     if arguments.json:
-        sys.stdout.write(
-            orjson.dumps(report.to_json(seconds), option=orjson.OPT_INDENT_2).decode() + "\n"
-        )
+        print_json(report.to_json(seconds))
     else:
         print(report.line(seconds), file=sys.stderr)
     if report.interrupted:
         return EXIT_INTERRUPTED
+    if arguments.fail_on_nsfw and report.nsfw:
+        print(f"--fail-on-nsfw: {_plural(report.nsfw, 'image')} flagged NSFW", file=sys.stderr)
+        return 1
     return 1 if report.counts["failed"] else 0
 
 
@@ -115,20 +194,22 @@ def check_frozen(session: Session, arguments: argparse.Namespace) -> None:
     """--frozen: the lock and the outputs must already say what the manifest says.
     Nothing is written, not even the stat cache."""
     workspace = session.workspace
-    if Journal(workspace.journal_path).replay().built:
+    recorded = read_recorded(session)
+    if recorded.replay.built:
         raise FrozenError(
             f"{session.manifest.display}: an interrupted build left results not yet in the lock"
         )
-    lock = LockFile.read(workspace.lock_path)
     _, plan = plan_session(
-        session, lock, workspace.stat_cache(), workspace.cache(), force=arguments.force
+        session,
+        recorded,
+        workspace.stat_cache(),
+        workspace.cache(),
+        force=arguments.force,
+        reseed=arguments.reseed,
     )
     stale = [f"{step.name} ({step.action}: {'; '.join(step.reasons)})" for step in plan.work]
     if session.selected_all:
-        stale += [
-            f"{name} (removed from the manifest)"
-            for name in sorted(set(lock.entries) - session.all_names)
-        ]
+        stale += [f"{name} (removed from the manifest)" for name in plan.removed]
     if stale:
         raise FrozenError(
             f"{session.manifest.display}: --frozen but {len(stale)} targets would change: "
@@ -139,30 +220,27 @@ def check_frozen(session: Session, arguments: argparse.Namespace) -> None:
 def build_session(session: Session, arguments: argparse.Namespace, report: Report) -> None:
     workspace = session.workspace
     with workspace.build_lock():
-        lock = LockFile.read(workspace.lock_path)
-        journal = Journal(workspace.journal_path)
-        replay = journal.replay()
-        for name, entry in replay.built.items():
-            lock.put(name, entry)
+        recorded = read_recorded(session)
+        lock = recorded.lock
         stats = workspace.stat_cache()
         cache = workspace.cache()
         planner, plan = plan_session(
-            session,
-            lock,
-            stats,
-            cache,
-            force=arguments.force,
-            reseed=arguments.reseed,
-            seeds=replay.seeds(),
+            session, recorded, stats, cache, force=arguments.force, reseed=arguments.reseed
         )
-        check_cost(plan, arguments.max_cost)
+        check_cost(plan, arguments.max_cost, allow_unknown=arguments.allow_unknown_cost)
+        check_credentials(session, plan)
         refresh_kept(plan, lock)
         if session.selected_all:
-            lock.drop(set(lock.entries) - session.all_names)
+            lock.drop(set(plan.removed))
         from imagebuild.execution.executor import Executor, Store
 
         store = Store(
-            session.manifest.root, lock, stats, cache, journal, workspace.state_dir / "staging"
+            session.manifest.root,
+            lock,
+            stats,
+            cache,
+            recorded.journal,
+            workspace.state_dir / "staging",
         )
         executor = Executor(
             store,
@@ -172,7 +250,8 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             jobs=arguments.jobs,
             keep_going=arguments.keep_going,
             resumable={
-                record["fingerprint"]: record["taskId"] for record in replay.pending.values()
+                fingerprint: record["taskId"]
+                for fingerprint, record in recorded.collectable.items()
             },
         )
         try:
@@ -180,24 +259,30 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         finally:
             lock.write()
             stats.save()
-            journal.sync()
-            journal.close()
+            recorded.journal.sync()
+            recorded.journal.close()
     report.interrupted = report.interrupted or executor.interrupted
     report.counts["kept"] += plan.count(Action.KEEP)
+    from imagebuild.execution.executor import Outcome
+
     for step in plan.steps:
         if step.action is Action.KEEP:
-            report.targets.append(
-                {"name": step.name, "action": "keep", "status": "ok", "cost": None, "error": None}
-            )
+            report.targets.append(Outcome(step, "ok").to_json())
     for outcome in outcomes:
-        report.targets.append(outcome.to_json())
-        if outcome.status == "ok":
-            report.counts[_COUNTED[outcome.step.action]] += 1
-            report.cost += outcome.cost or 0.0
-        elif outcome.status == "failed":
-            report.counts["failed"] += 1
-            report.lost += outcome.lost
-            print(failure_line(session, outcome), file=sys.stderr)
+        report.add(session, outcome)
+
+
+def flagged_images(session: Session) -> int:
+    """Images of the selected targets that a provider flagged NSFW, as the lock
+    records them: kept targets count too, so --fail-on-nsfw fails every build
+    until the flagged image is dealt with."""
+    lock = LockFile.read(session.workspace.lock_path)
+    return sum(
+        1
+        for target in session.targets
+        for output in (lock.get(target.name) or {}).get("outputs", ())
+        if output.get("nsfw") is True
+    )
 
 
 def failure_line(session: Session, outcome: Outcome) -> str:
@@ -210,18 +295,50 @@ def failure_line(session: Session, outcome: Outcome) -> str:
     return f"{where}: target {target.name}: {outcome.error}"
 
 
-def check_cost(plan: Plan, limit: float | None) -> None:
+def check_cost(plan: Plan, limit: float | None, *, allow_unknown: bool = False) -> None:
     """--max-cost refuses before anything is spent or written."""
     if limit is None:
         return
-    if plan.unpriced:
+    if plan.unpriced and not allow_unknown:
         names = ", ".join(step.name for step in plan.unpriced[:5])
-        raise CostLimitError(f"--max-cost: no price known for {names}; set providers.<name>.prices")
+        more = f" and {len(plan.unpriced) - 5} more" if len(plan.unpriced) > 5 else ""
+        raise CostLimitError(
+            f"--max-cost: the price of {names}{more} is unknown; set providers.<name>.prices, "
+            "or accept it with --allow-unknown-cost; nothing was generated"
+        )
     if plan.estimated_cost > limit:
         raise CostLimitError(
             f"--max-cost: estimated cost ${plan.estimated_cost:.4f} exceeds ${limit:.4f}; "
             "nothing was generated"
         )
+
+
+def check_credentials(
+    session: Session, plan: Plan, environ: Mapping[str, str] = os.environ
+) -> None:
+    """Every missing credential at once, each at the first target that needs it,
+    before anything is spent."""
+    needing: dict[str, list[Step]] = {}
+    for step in plan.steps:
+        if step.action is Action.GENERATE:
+            needing.setdefault(step.target.provider, []).append(step)
+    errors: list[ManifestError] = []
+    for provider, steps in needing.items():
+        variable = CREDENTIAL_VARIABLES.get(provider)
+        if variable is None or environ.get(variable, "").strip():
+            continue
+        first = steps[0].target
+        others = f" and {len(steps) - 1} more" if len(steps) > 1 else ""
+        field = ("provider",) if "provider" in first.spec.fields else ("model",)
+        errors.append(
+            session.manifest.target_error(
+                first.spec,
+                f"{variable} is not set: provider {provider} needs it for this target{others}",
+                field,
+            )
+        )
+    if errors:
+        raise collected(errors)
 
 
 def refresh_kept(plan: Plan, lock: LockFile) -> None:

@@ -6,11 +6,8 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-import orjson
-
-from imagebuild.cli.arguments import add_manifests, add_selection
-from imagebuild.pipeline import open_session, plan_session
-from imagebuild.planning.lock import LockFile
+from imagebuild.cli.arguments import add_manifests, add_planning, add_selection, print_json
+from imagebuild.pipeline import open_session, preview_plan
 from imagebuild.planning.plan import Action, Plan
 
 
@@ -18,6 +15,7 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("plan", help="show what a build would do")
     add_manifests(parser)
     add_selection(parser)
+    add_planning(parser)
     parser.set_defaults(handler=run)
 
 
@@ -25,17 +23,11 @@ def run(arguments: argparse.Namespace) -> int:
     plans = []
     for path in arguments.manifests:
         session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
-        workspace = session.workspace
-        stats = workspace.stat_cache()
-        _, plan = plan_session(
-            session, LockFile.read(workspace.lock_path), stats, workspace.cache()
-        )
+        stats = session.workspace.stat_cache()
+        plans.append(preview_plan(session, stats, force=arguments.force, reseed=arguments.reseed))
         stats.save()
-        plans.append(plan)
     if arguments.json:
-        sys.stdout.write(
-            orjson.dumps(merge_json(plans), option=orjson.OPT_INDENT_2).decode() + "\n"
-        )
+        print_json(merge_json(plans))
     else:
         for plan in plans:
             print_plan(plan, sys.stdout)
@@ -46,23 +38,33 @@ def merge_json(plans: list[Plan]) -> dict[str, Any]:
     documents = [plan.to_json() for plan in plans]
     summary = {key: sum(d["summary"][key] for d in documents) for key in documents[0]["summary"]}
     summary["estimatedCost"] = round(summary["estimatedCost"], 6)
-    return {"targets": [t for d in documents for t in d["targets"]], "summary": summary}
+    return {
+        "targets": [t for d in documents for t in d["targets"]],
+        "removed": [name for d in documents for name in d["removed"]],
+        "summary": summary,
+    }
+
+
+def cost_text(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:.4f}"
 
 
 def print_plan(plan: Plan, stream: TextIO) -> None:
     """Work first, one line per target; kept targets only counted."""
-    width = max((len(step.name) for step in plan.work), default=0)
+    width = max((len(name) for name in [*(s.name for s in plan.work), *plan.removed]), default=0)
     for step in plan.work:
-        cost = f"  ${step.estimated_cost:.4f}" if step.estimated_cost else ""
-        if step.action is Action.GENERATE and step.estimated_cost is None:
-            cost = "  $?"
+        cost = f"  {cost_text(step.estimated_cost)}" if step.estimated_cost != 0.0 else ""
         print(
             f"{step.action:<9} {step.name:<{width}}  {'; '.join(step.reasons)}{cost}", file=stream
         )
+    for name in plan.removed:
+        reason = "left the manifest (imagebuild clean removes its files)"
+        print(f"{'remove':<9} {name:<{width}}  {reason}", file=stream)
     counts = ", ".join(f"{plan.count(action)} {action}" for action in Action if plan.count(action))
-    unpriced = f" (+{len(plan.unpriced)} unpriced)" if plan.unpriced else ""
+    removed = f", {len(plan.removed)} removed" if plan.removed else ""
+    unpriced = f" + unknown for {len(plan.unpriced)}" if plan.unpriced else ""
     print(
-        f"{len(plan.steps)} targets: {counts or 'nothing'}; "
+        f"{len(plan.steps)} targets: {counts or 'nothing'}{removed}; "
         f"estimated cost ${plan.estimated_cost:.4f}{unpriced}",
         file=stream,
     )

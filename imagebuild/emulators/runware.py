@@ -17,7 +17,8 @@ both (HTTP 200 when any task succeeded, else the first error's status). Task typ
 Result items carry ``imageUUID``, ``seed`` (the request's, or one the emulator draws;
 result *i* uses seed + *i*, so any result can be reproduced alone), ``imageURL`` (served
 at ``GET /images/<imageUUID>.<ext>``) or ``imageBase64Data`` or ``imageDataURI`` by
-``outputType``, ``cost`` with ``includeCost`` and ``NSFWContent: false`` with ``safety``.
+``outputType``, ``cost`` with ``includeCost`` and ``NSFWContent`` with ``safety`` (true when the
+prompt holds ``[nsfw]``, so tests can meet a flagged image).
 
 Error codes and HTTP statuses (emulator's choices where Runware publishes none):
 ``invalidApiKey`` 401 (every task of the request), ``invalidRequestBody`` 400 (not a JSON
@@ -60,6 +61,7 @@ from imagebuild.render.spec import MAX_SEED
 # Runware's imageInference reference (seeds/004).
 GENERIC_PRICE = 0.0013
 DEFAULT_SIDE = 1024
+NSFW_MARKER = "[nsfw]"
 DEFAULT_FORMAT = "JPG"
 DEFAULT_QUALITY = 95
 DEFAULT_STRENGTH = 0.8
@@ -331,7 +333,8 @@ class RunwareEmulator(EmulatorApp):
                 "seed": spec.seed,
             }
             if _checks_content(task):
-                fields["NSFWContent"] = False
+                # A test's way to meet a flagged image: the marker in the prompt.
+                fields["NSFWContent"] = NSFW_MARKER in str(task.get("positivePrompt", ""))
             if task.get("includeCost") is True:
                 fields["cost"] = price
             outputs.append(_Output(image_uuid, spec.format.extension, fields))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,12 +20,16 @@ import anyio
 import anyio.to_thread
 
 from imagebuild.errors import (
+    AuthenticationError,
     ImageBuildError,
+    InsufficientCreditsError,
     InvalidRequestError,
     LostSubmissionError,
+    ProviderError,
     TaskNotFoundError,
 )
 from imagebuild.execution.journal import Journal
+from imagebuild.imageformat import HEADER_BYTES, sniff_format
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
 from imagebuild.planning.fingerprint import digest_bytes
@@ -46,6 +50,11 @@ class Outcome:
     parameter: str | None = None
     # The provider may run and bill a submission whose answer was lost.
     lost: bool = False
+    # A failed step whose submission the provider accepted: it may be billed,
+    # and stays journaled for the next build to collect.
+    owed: bool = False
+    # Images the provider's content check flagged.
+    nsfw: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +63,8 @@ class Outcome:
             "status": self.status,
             "cost": self.cost,
             "error": self.error,
+            "owed": self.owed,
+            "nsfw": self.nsfw,
         }
 
 
@@ -84,6 +95,9 @@ class Store:
 # up with hundreds of images a second (1,000 images at -j 256 against the
 # Runware emulator: 5.0 s instead of 5.4 s).
 RECORDING_THREADS = 2
+# Answers that prove the provider did not run a submission, so it costs nothing
+# and nothing is left to collect.
+REFUSALS = (InvalidRequestError, AuthenticationError, InsufficientCreditsError)
 # Event loops take signal handlers only on Unix; elsewhere Ctrl-C is polled.
 POSIX_SIGNALS = sys.platform != "win32"
 CONSOLE_INTERRUPT_TICK = 0.1
@@ -140,7 +154,8 @@ class Executor:
             self.progress.close()
         for step in work:
             if step.name not in self.outcomes:
-                self.outcomes[step.name] = Outcome(step, "skipped", error="interrupted")
+                owed = self.store.journal.owes(step.fingerprint)
+                self.outcomes[step.name] = Outcome(step, "skipped", error="interrupted", owed=owed)
         return [self.outcomes[step.name] for step in work]
 
     async def _watch_interrupts(self, scope: anyio.CancelScope) -> None:
@@ -204,17 +219,22 @@ class Executor:
                     # The upstream's bytes exist now: decide again. Identical
                     # bytes give the old fingerprint, and the target is kept.
                     step = self.planner.step(step.target, self.known)
+                    if step.fingerprint in self.resumable:
+                        step.collect(self.resumable[step.fingerprint])
                 self.progress.began(step)
                 made = await self._make(step)
             # Recorded after the slot is given back: the next step's request
             # need not wait for this one's files. Leaving the limiter does not
             # yield, so no cancellation lands before the recording's shield.
             outcome = Outcome(step, "ok", cost=await self._record_made(step, made))
+            if made is not None:
+                outcome.nsfw = sum(image.nsfw for image in made.images)
         except (ImageBuildError, OSError) as error:
             outcome = Outcome(step, "failed", error=str(error) or type(error).__name__)
             if isinstance(error, InvalidRequestError):
                 outcome.parameter = error.parameter
             outcome.lost = isinstance(error, LostSubmissionError)
+            outcome.owed = self.store.journal.owes(step.fingerprint)
             if not self.keep_going:
                 self.stopping = True
         outcome.seconds = time.monotonic() - started
@@ -239,7 +259,9 @@ class Executor:
                     self._record_generation, step, made, limiter=self._recorders
                 )
         if step.action is Action.GENERATE:
-            return made.cost if made is not None else None
+            # What the provider reports wins; the registry's price otherwise.
+            reported = made.cost if made is not None else None
+            return reported if reported is not None else step.estimated_cost
         return None if step.action is Action.KEEP else 0.0
 
     def _upstream_file(self, reference: Reference) -> Path:
@@ -306,13 +328,22 @@ class Executor:
             try:
                 return await provider.resume(task, task_id)
             except TaskNotFoundError:
-                pass
-        return await provider.generate(task, _SeedJournal(self.store.journal, task.request))
+                self.store.journal.refused(task_id)
+        journal = _SeedJournal(self.store.journal, task.request)
+        try:
+            return await provider.generate(task, journal)
+        except REFUSALS:
+            # Refused outright: nothing ran, nothing is owed.
+            for refused in journal.task_ids:
+                self.store.journal.refused(refused)
+            raise
 
     def _record_generation(self, step: Step, generation: Generation) -> None:
         outputs = []
-        for path, image in zip(step.target.outputs, generation.images, strict=True):
+        request_seed = step.request.get("seed")
+        for path, made in zip(step.target.outputs, generation.images, strict=True):
             destination = self.store.root / path
+            image = in_format(made, step.target.output_format)
             if image.data is not None:
                 digest = digest_bytes(image.data)
                 self.store.cache.store(digest, image.data)
@@ -326,11 +357,16 @@ class Executor:
                 stat = destination.stat()
             self.store.stats.remember(path, digest, stat)
             output: dict[str, Any] = {"sha256": digest, "size": stat.st_size}
-            if image.image_uuid:
-                output["imageUUID"] = image.image_uuid
+            for key, value in (
+                ("imageUUID", image.image_uuid),
+                ("seed", image.seed if image.seed is not None else request_seed),
+                ("nsfw", image.nsfw or None),
+            ):
+                if value is not None:
+                    output[key] = value
             outputs.append(output)
         record: dict[str, Any] = {"outputs": outputs, "builtAt": _now()}
-        seed = step.request.get("seed", generation.images[0].seed)
+        seed = request_seed if request_seed is not None else generation.images[0].seed
         for key, value in (
             ("seed", seed),
             ("taskUUID", generation.task_id),
@@ -354,6 +390,11 @@ class Executor:
 
     def _record(self, step: Step, record: dict[str, Any]) -> None:
         entry = lock_entry(step, record)
+        previous = self.store.lock.get(step.name)
+        if previous is not None and _same_result(previous, entry):
+            # The same bytes again (a --force of a deterministic model): the
+            # entry stays as it was, and the lock's diff stays empty.
+            entry = previous
         self.store.journal.built(step.name, entry)
         self.store.lock.put(step.name, entry)
 
@@ -365,9 +406,33 @@ class _SeedJournal:
     def __init__(self, journal: Journal, request: dict[str, Any]) -> None:
         self.journal = journal
         self.seed = request.get("seed") if isinstance(request.get("seed"), int) else None
+        self.task_ids: list[str] = []
 
     def submitted(self, target: str, fingerprint: str, provider: str, task_id: str) -> None:
+        self.task_ids.append(task_id)
         self.journal.submitted(target, fingerprint, provider, task_id, self.seed)
+
+
+def in_format(image: GeneratedImage, output_format: str) -> GeneratedImage:
+    """The image in the format its output file names: an API that chooses no
+    format (RunComfy) may answer in another, which is converted here."""
+    if image.data is not None:
+        head = image.data[:HEADER_BYTES]
+    else:
+        assert image.staged is not None
+        with image.staged.open("rb") as handle:
+            head = handle.read(HEADER_BYTES)
+    if sniff_format(head) == output_format:
+        return image
+    from imagebuild.derive import TransformError, apply_transforms
+
+    try:
+        data = apply_transforms(image.read(), [], default_format=output_format)
+    except TransformError:
+        raise ProviderError("the provider's result is not an image imagebuild can read") from None
+    if image.staged is not None:
+        image.staged.unlink()
+    return replace(image, data=data, staged=None)
 
 
 def lock_entry(step: Step, record: dict[str, Any]) -> Entry:
@@ -386,6 +451,12 @@ def lock_entry(step: Step, record: dict[str, Any]) -> Entry:
     if step.input_digests:
         entry["inputs"] = step.input_digests
     return entry
+
+
+def _same_result(old: Entry, new: Entry) -> bool:
+    return {k: v for k, v in old.items() if k != "builtAt"} == {
+        k: v for k, v in new.items() if k != "builtAt"
+    }
 
 
 def _now() -> str:

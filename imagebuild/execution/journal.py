@@ -92,6 +92,15 @@ class Journal:
         self._append(record)
         self.pending[task_id] = record
 
+    def refused(self, task_id: str) -> None:
+        """The provider refused the submission outright: nothing is owed for it."""
+        if self.pending.pop(task_id, None) is not None:
+            self._append({"event": "refused", "taskId": task_id})
+
+    def owes(self, fingerprint: str) -> bool:
+        """Whether a submission for ``fingerprint`` is still unanswered."""
+        return any(record["fingerprint"] == fingerprint for record in self.pending.values())
+
     def built(self, target: str, entry: Record) -> None:
         self._append({"event": "built", "target": target, "entry": entry})
         self.pending = _without(self.pending, entry.get("fingerprint"))
@@ -111,6 +120,8 @@ class Journal:
                 continue
             if record.get("event") == "submitted":
                 replay.pending[record["taskId"]] = record
+            elif record.get("event") == "refused":
+                replay.pending.pop(record.get("taskId"), None)
             elif record.get("event") == "built":
                 replay.built[record["target"]] = record["entry"]
                 replay.pending = _without(replay.pending, record["entry"].get("fingerprint"))

@@ -13,6 +13,7 @@ identical to before, the dependent is kept (make's ``restat``).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ from typing import Any
 
 from imagebuild.errors import ManifestError
 from imagebuild.planning.cache import Cache
-from imagebuild.planning.fingerprint import fingerprint
-from imagebuild.planning.lock import LockFile
+from imagebuild.planning.fingerprint import canonical_json, fingerprint
+from imagebuild.planning.lock import Entry, LockFile
 from imagebuild.planning.reasons import CHECKERS, Candidate
 from imagebuild.planning.statcache import StatCache
 from imagebuild.targets import Target, replace_at
@@ -62,6 +63,13 @@ class Step:
             return [output["sha256"] for output in self.cached["outputs"]]
         return None
 
+    def collect(self, task_id: str) -> None:
+        """Generate by collecting a task an interrupted build already paid for:
+        free, and done even when the target looks up to date (a failed --force)."""
+        self.action = Action.GENERATE
+        self.reasons.append(f"collects task {task_id}, paid by an interrupted build")
+        self.estimated_cost = 0.0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -76,6 +84,8 @@ class Step:
 class Plan:
     steps: list[Step]
     unvalidated: list[Target] = field(default_factory=list)
+    # Lock entries of targets that left the manifest (a build drops them).
+    removed: list[str] = field(default_factory=list)
 
     def count(self, action: Action) -> int:
         return sum(1 for step in self.steps if step.action is action)
@@ -95,7 +105,13 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         summary: dict[str, Any] = {str(action): self.count(action) for action in Action}
         summary["estimatedCost"] = self.estimated_cost
-        return {"targets": [step.to_json() for step in self.steps], "summary": summary}
+        summary["unpriced"] = len(self.unpriced)
+        summary["removed"] = len(self.removed)
+        return {
+            "targets": [step.to_json() for step in self.steps],
+            "removed": self.removed,
+            "summary": summary,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +122,9 @@ class PlanOptions:
     # Seeds an interrupted build already sent; they win over --reseed and the
     # lock, because a task with that seed may be paid for and collectable.
     seeds: dict[str, int] = field(default_factory=dict)
+    # Lock entries of targets no longer in the manifest: a new target whose
+    # request is one of theirs was renamed, and inherits its seed.
+    departed: dict[str, Entry] = field(default_factory=dict)
 
 
 UpstreamDigests = Mapping[str, list[str] | None]
@@ -121,6 +140,7 @@ class Planner:
         self.stats = stats
         self.cache = cache
         self.options = options
+        self._departed_keys: dict[bytes, tuple[str, Entry]] | None = None
 
     def plan(self, targets: list[Target]) -> Plan:
         """``targets`` in dependency order. Requests whose fingerprint the lock
@@ -140,13 +160,14 @@ class Planner:
                 unvalidated.append(target)
             known[target.name] = step.output_digests(entry)
             steps.append(step)
-        return Plan(steps, unvalidated)
+        return Plan(steps, unvalidated, sorted(self.options.departed))
 
     def step(self, target: Target, upstream: UpstreamDigests) -> Step:
         entry = self.lock.get(target.name)
-        request = _with_seed(target, entry, self.options)
         changed = [name for name in target.upstreams if upstream.get(name) is None]
         if changed:
+            # Decided again once the upstream exists; until then the request
+            # stands in without the seed that depends on the upstream's bytes.
             action = Action.DERIVE if target.derived else Action.GENERATE
             reasons = [f"upstream {name} changed" for name in changed]
             return Step(
@@ -154,7 +175,7 @@ class Planner:
                 action,
                 reasons,
                 "",
-                request,
+                target.request,
                 {},
                 self._estimate(target, action),
                 deferred=True,
@@ -164,14 +185,56 @@ class Planner:
             outputs = upstream[reference.target]
             assert outputs is not None
             digests[_dotted(path)] = outputs[reference.index - 1]
-        fingerprinted = _substitute(request, target, digests)
+        renamed = self._renamed(target, digests) if entry is None else None
+        request = self._with_seed(target, entry or (renamed[1] if renamed else None), digests)
         candidate = Candidate(
-            target, entry, fingerprint(target.provider, fingerprinted), request, digests
+            target,
+            entry,
+            fingerprint(target.provider, _substitute(request, target, digests)),
+            request,
+            digests,
+            renamed[0] if renamed else None,
         )
         reasons = [reason for checker in CHECKERS for reason in checker(candidate, self.stats)]
         if self.options.force:
             reasons.append("forced (--force)")
         return self._decide(candidate, reasons)
+
+    def _with_seed(
+        self, target: Target, entry: Entry | None, digests: dict[str, str]
+    ) -> dict[str, Any]:
+        """A manifest seed wins; then one an interrupted build already sent;
+        then the locked one, so a prompt tweak keeps the composition. A new
+        target gets one derived from its request, so that every machine
+        building it chooses the same seed (and the same fingerprint);
+        --reseed draws one at random instead."""
+        if not target.model.seed or "seed" in target.request:
+            return target.request
+        options = self.options
+        locked = entry.get("seed") if entry is not None and not options.reseed else None
+        seed = options.seeds.get(target.name, locked)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            seed = (
+                _SEEDS.randint(*SEED_RANGE)
+                if options.reseed
+                else derived_seed(target.provider, target.request, digests)
+            )
+        return {**target.request, "seed": seed}
+
+    def _renamed(self, target: Target, digests: dict[str, str]) -> tuple[str, Entry] | None:
+        """The departed entry whose request this new target repeats, seed aside."""
+        if not self.options.departed:
+            return None
+        if self._departed_keys is None:
+            self._departed_keys = {}
+            for name, entry in sorted(self.options.departed.items()):
+                request = entry.get("request")
+                if isinstance(request, dict):
+                    key = _seedless_key(
+                        str(entry.get("provider")), request, entry.get("inputs") or {}
+                    )
+                    self._departed_keys.setdefault(key, (name, entry))
+        return self._departed_keys.get(_seedless_key(target.provider, target.request, digests))
 
     def _decide(self, candidate: Candidate, reasons: list[str]) -> Step:
         target = candidate.target
@@ -208,18 +271,16 @@ def make_plan(
     return Planner(lock, stats, cache, options).plan(targets)
 
 
-def _with_seed(
-    target: Target, entry: dict[str, Any] | None, options: PlanOptions
-) -> dict[str, Any]:
-    """A manifest seed wins; otherwise the locked one is kept, so a prompt tweak
-    keeps the composition. A new target, or --reseed, draws one."""
-    if not target.model.seed or "seed" in target.request:
-        return target.request
-    locked = entry.get("seed") if entry is not None and not options.reseed else None
-    seed = options.seeds.get(target.name, locked)
-    if not isinstance(seed, int):
-        seed = _SEEDS.randint(*SEED_RANGE)
-    return {**target.request, "seed": seed}
+def derived_seed(provider: str, request: dict[str, Any], digests: dict[str, str]) -> int:
+    """A seed in ``SEED_RANGE`` that depends only on what the request asks for."""
+    digest = hashlib.sha256(_seedless_key(provider, request, digests)).digest()
+    low, high = SEED_RANGE
+    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
+
+
+def _seedless_key(provider: str, request: dict[str, Any], digests: dict[str, Any]) -> bytes:
+    seedless = {key: value for key, value in request.items() if key != "seed"}
+    return canonical_json({"provider": provider, "request": seedless, "inputs": digests})
 
 
 def _input_digests(target: Target, stats: StatCache) -> dict[str, str]:

@@ -28,6 +28,8 @@ class Candidate:
     fingerprint: str
     request: dict[str, Any]
     input_digests: dict[str, str]
+    # A departed lock entry whose request this new target repeats.
+    renamed_from: str | None = None
 
 
 Checker = Callable[[Candidate, StatCache], list[str]]
@@ -37,7 +39,9 @@ def request_reasons(candidate: Candidate, stats: StatCache) -> list[str]:
     """What changed in the request since the lock entry was built."""
     entry = candidate.entry
     if entry is None:
-        return ["new target"]
+        return [
+            f"renamed from {candidate.renamed_from}" if candidate.renamed_from else "new target"
+        ]
     if entry.get("fingerprint") == candidate.fingerprint:
         return []
     reasons = []

@@ -42,6 +42,8 @@ class GeneratedImage:
     image_uuid: str | None = None
     seed: int | None = None
     cost: float | None = None
+    # The provider's content check flagged it (Runware's NSFWContent).
+    nsfw: bool = False
 
     def read(self) -> bytes:
         if self.data is not None:

@@ -475,6 +475,7 @@ class ImageSource:
     image_uuid: str | None = None
     seed: int | None = None
     cost: float | None = None
+    nsfw: bool = False
 
 
 def decode_base64(text: str, service: str) -> bytes:
@@ -602,6 +603,7 @@ async def materialise(
             image_uuid=source.image_uuid,
             seed=source.seed,
             cost=source.cost,
+            nsfw=source.nsfw,
         )
 
     try:

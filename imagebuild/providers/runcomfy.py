@@ -49,10 +49,10 @@ from imagebuild.providers.http import (
     materialise,
     with_retries,
 )
-from imagebuild.providers.settings import HttpSettings
+from imagebuild.providers.settings import CREDENTIAL_VARIABLES, HttpSettings
 
 SERVICE = "RunComfy"
-ENV_TOKEN = "RUNCOMFY_API_TOKEN"
+ENV_TOKEN = CREDENTIAL_VARIABLES["runcomfy"]
 ENV_URL = "RUNCOMFY_API_URL"
 DEFAULT_URL = "https://model-api.runcomfy.net"
 PENDING = frozenset({"in_queue", "in_progress"})
@@ -161,6 +161,9 @@ class RunComfyProvider(HttpProvider):
 
     async def _submit(self, task: GenerationTask) -> str:
         body = dict(task.request)
+        # The API chooses the format; the executor converts the result to the
+        # one the output names.
+        body.pop("outputFormat", None)
         model = body.pop("model", None)
         if not isinstance(model, str) or not model:
             raise InvalidRequestError(f"{SERVICE} needs a model id", parameter="model")

@@ -54,10 +54,10 @@ from imagebuild.providers.http import (
     materialise,
     with_retries,
 )
-from imagebuild.providers.settings import HttpSettings
+from imagebuild.providers.settings import CREDENTIAL_VARIABLES, HttpSettings
 
 SERVICE = "Runware"
-ENV_KEY = "RUNWARE_API_KEY"
+ENV_KEY = CREDENTIAL_VARIABLES["runware"]
 ENV_URL = "RUNWARE_API_URL"
 DEFAULT_URL = "https://api.runware.ai/v1"
 # Smaller inputs travel inside the task as data URIs; larger ones are uploaded
@@ -225,6 +225,7 @@ def image_source(item: dict[str, Any]) -> ImageSource:
         image_uuid=item.get("imageUUID"),
         seed=seed if isinstance(seed, int) else None,
         cost=float(cost) if isinstance(cost, int | float) else None,
+        nsfw=item.get("NSFWContent") is True,
     )
 
 

@@ -17,8 +17,10 @@ from typing import Any
 
 from imagebuild.errors import SettingError, unknown_name
 
-# The built-in providers whose block this module reads.
-HTTP_PROVIDERS = frozenset({"runware", "runcomfy"})
+# The built-in providers whose block this module reads, and the environment
+# variable each takes its credential from (never the manifest).
+CREDENTIAL_VARIABLES = {"runware": "RUNWARE_API_KEY", "runcomfy": "RUNCOMFY_API_TOKEN"}
+HTTP_PROVIDERS = frozenset(CREDENTIAL_VARIABLES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,11 +97,29 @@ class Registry:
                 )
             return info
         runware = self.generic.get("runware")
-        if runware is not None and (
-            provider == "runware" or (provider is None and _AIR_ID.match(model))
-        ):
+        if runware is not None and provider == "runware":
             return runware
+        if runware is not None and provider is None and _AIR_ID.match(model):
+            near = [known for known in self.by_model if _one_edit_apart(model, known)]
+            if not near:
+                return runware
+            raise UnknownModelError(
+                f"unknown model '{model}' (did you mean '{near[0]}'?); to use a Runware model"
+                " of exactly that id, set provider: runware on the target"
+            )
         raise UnknownModelError(unknown_name("model", model, list(self.by_model)))
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One character inserted, deleted or replaced: a typo, not another model
+    (``imagineart:1@6`` for ``imagineart:1@5``; ``runware:101@1`` is far from
+    every registered id)."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return len(long) - len(short) == 1 and any(
+        long[:index] + long[index + 1 :] == short for index in range(len(long))
+    )
 
 
 @cache

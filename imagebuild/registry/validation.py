@@ -35,9 +35,11 @@ class Problem:
 def find_problems(info: ModelInfo, request: dict[str, Any]) -> list[Problem]:
     """Every top-level schema violation of ``request``, most relevant first."""
     instance = {**_envelope(info), **request}
-    if "model" not in info.properties:
-        # RunComfy names the model in the URL, not the body.
-        instance.pop("model", None)
+    for owned in ("model", "outputFormat"):
+        # RunComfy names the model in the URL, not the body, and chooses no
+        # format: imagebuild converts the result to the output's format.
+        if owned not in info.properties:
+            instance.pop(owned, None)
     if screen(info).is_valid(instance):
         return []
     from imagebuild.registry.problems import explain_problems

@@ -220,20 +220,36 @@ def test_build_json_shape(project: Project) -> None:
         "generated",
         "derived",
         "failed",
-        "lost",
+        "skipped",
         "cost",
+        "unpriced",
+        "owed",
+        "possiblyBilled",
+        "lost",
+        "nsfw",
+        "interrupted",
+        "notStarted",
         "seconds",
     }
     assert report["summary"]["lost"] == 0
     for target in report["targets"]:
-        assert set(target) == {"name", "action", "status", "cost", "error"}
+        assert set(target) == {"name", "action", "status", "cost", "error", "owed", "nsfw"}
         assert target["status"] == "ok"
 
 
 def test_plan_json_shape(project: Project) -> None:
     project.write(CAMPAIGN)
     plan = project.plan()
-    assert set(plan["summary"]) == {"keep", "restore", "generate", "derive", "estimatedCost"}
+    assert set(plan) == {"targets", "removed", "summary"}
+    assert set(plan["summary"]) == {
+        "keep",
+        "restore",
+        "generate",
+        "derive",
+        "estimatedCost",
+        "unpriced",
+        "removed",
+    }
     for target in plan["targets"]:
         assert set(target) == {"name", "action", "reasons", "estimatedCost", "outputs"}
 

@@ -6,9 +6,7 @@ import anyio
 from PIL import Image
 
 from imagebuild.execution.executor import Executor, Outcome, Store
-from imagebuild.execution.journal import Journal
-from imagebuild.pipeline import open_session, plan_session
-from imagebuild.planning.lock import LockFile
+from imagebuild.pipeline import open_session, plan_session, read_recorded
 from imagebuild.planning.plan import Step
 from imagebuild.providers.factory import create_providers
 from imagebuild.registry.models import builtin_registry
@@ -199,10 +197,10 @@ def test_independent_branches_run_in_parallel(project: Project) -> None:
     )
     session = open_session("imagebuild.yaml")
     workspace = session.workspace
-    lock = LockFile.read(workspace.lock_path)
+    recorded = read_recorded(session)
     stats = workspace.stat_cache()
     cache = workspace.cache()
-    planner, plan = plan_session(session, lock, stats, cache)
+    planner, plan = plan_session(session, recorded, stats, cache)
     spans: dict[str, list[float]] = {}
 
     class Recorder:
@@ -217,10 +215,10 @@ def test_independent_branches_run_in_parallel(project: Project) -> None:
 
     store = Store(
         project.root,
-        lock,
+        recorded.lock,
         stats,
         cache,
-        Journal(workspace.journal_path),
+        recorded.journal,
         workspace.state_dir / "staging",
     )
     providers = create_providers({"local"}, {}, builtin_registry())

@@ -297,7 +297,10 @@ def test_plan_summary_and_json(bench: Bench) -> None:
             "generate": 2,
             "derive": 0,
             "estimatedCost": pytest.approx(0.06),
+            "unpriced": 0,
+            "removed": 0,
         },
+        "removed": [],
     }
 
 
