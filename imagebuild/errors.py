@@ -75,6 +75,32 @@ class ManifestErrors(ImageBuildError):
         super().__init__("\n".join(str(error) for error in errors))
 
 
+def error_document(error: ImageBuildError) -> dict[str, object]:
+    """The JSON a ``--json`` command prints when it refuses: the kind, the exit
+    code, and each problem with its location and target when it has them."""
+    problems = error.errors if isinstance(error, ManifestErrors) else [error]
+    return {
+        "error": {
+            "kind": type(error).__name__,
+            "exitCode": error.exit_code,
+            "problems": [_problem(problem) for problem in problems],
+        }
+    }
+
+
+def _problem(error: ImageBuildError) -> dict[str, object]:
+    if not isinstance(error, ManifestError):
+        return {"message": str(error)}
+    location = error.location
+    return {
+        "message": error.message,
+        "target": error.target,
+        "path": location.path if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+    }
+
+
 def collected(errors: list[ManifestError]) -> ImageBuildError:
     """The error to raise for what one pass found: the error itself when alone."""
     return errors[0] if len(errors) == 1 else ManifestErrors(errors)

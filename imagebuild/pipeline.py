@@ -58,14 +58,26 @@ def open_session(
     return Session(manifest, Workspace(manifest.path), selected, names)
 
 
+TAG_PREFIX = "tag:"
+
+
 def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str]) -> list[Target]:
-    """Targets named by ``-t`` (exact names or shell globs, each must match
-    something) and everything they need, as make builds prerequisites."""
+    """Targets named by ``-t`` (exact names or shell globs, or ``tag:NAME``
+    for the targets carrying a tag; each must match something) and everything
+    they need, as make builds prerequisites."""
     if not patterns:
         return targets
     names = [target.name for target in targets]
     chosen: set[str] = set()
     for pattern in patterns:
+        if pattern.startswith(TAG_PREFIX):
+            tag = pattern[len(TAG_PREFIX) :]
+            matched = [t.name for t in targets if fnmatch.filter(t.tags, tag)]
+            if not matched:
+                tags = sorted({tag for target in targets for tag in target.tags})
+                raise manifest.source.error(unknown_name("tag", tag, tags), ("targets",))
+            chosen.update(matched)
+            continue
         matched = fnmatch.filter(names, pattern)
         if not matched:
             raise manifest.source.error(unknown_name("target", pattern, names), ("targets",))

@@ -83,6 +83,11 @@ class Target:
         return self.provider == DERIVE
 
     @property
+    def tags(self) -> tuple[str, ...]:
+        tags = self.spec.fields.get("tags", ())
+        return tuple(tags) if isinstance(tags, list) else ()
+
+    @property
     def number_results(self) -> int:
         count = self.request.get("numberResults", 1)
         return count if isinstance(count, int) else 1
@@ -189,6 +194,9 @@ class _Resolver:
 
     def resolve(self, registry: Registry, provider_override: str | None) -> Target:
         fields = self.spec.fields
+        tags = fields.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) and tag for tag in tags):
+            raise self.error("tags must be a list of names", ("tags",))
         if "from" in fields:
             return self._derived(registry.derive)
         if "transform" in fields:
@@ -281,9 +289,11 @@ class _Resolver:
             # by every model: imagebuild converts where the API cannot.
             and (origins[key][0] != "defaults" or _takes(model, key))
         }
-        for key in [key for key in request if key in PROVIDER_OWNED]:
+        # A field the model does not take at all is left for its schema to
+        # report as unknown.
+        for key in [key for key in request if key in PROVIDER_OWNED and key in model.properties]:
             sent, reason = PROVIDER_OWNED[key]
-            if sent is None or request[key] != sent or key not in model.properties:
+            if sent is None or request[key] != sent:
                 shown = "" if sent is None else f" other than {sent!r}"
                 raise self.error(
                     f"field '{key}' is set by imagebuild, not by the manifest{shown}: {reason}",
@@ -331,6 +341,8 @@ class _Resolver:
     def _outputs(self, model: ModelInfo, request: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
         declared = self.spec.fields.get("output")
         requested = request.get("outputFormat")
+        if declared is not None and self.spec.origins.get("outputFormat", ("",))[0] == "defaults":
+            requested = None  # what the target itself writes beats the defaults
         fmt = str(requested).upper() if requested is not None else None
         if declared is None:
             fmt = fmt or model.default_format or "PNG"

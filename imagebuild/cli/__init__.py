@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import gc
+import gc as collector
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from imagebuild import __version__
-from imagebuild.cli import build, emulate, graph, plan, validate
-from imagebuild.errors import ImageBuildError
+from imagebuild.cli import build, clean, emulate, gc, graph, plan, validate
+from imagebuild.cli.arguments import print_json
+from imagebuild.errors import ImageBuildError, UsageError, error_document
 
-COMMANDS = (validate, plan, build, graph, emulate)
+COMMANDS = (validate, plan, build, clean, gc, graph, emulate)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one line (and JSON under --json), like every
+    other error, instead of argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="imagebuild", description="make for AI-generated images")
+    root = _Parser(prog="imagebuild", description="make for AI-generated images")
     root.add_argument("--version", action="version", version=f"imagebuild {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
@@ -27,16 +37,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Planning allocates many small, long-lived objects and frees almost
     # nothing; the cyclic collector would only rescan them (~10% of a 10,000
     # target plan). The build re-enables it before it starts executing.
-    gc.disable()
+    collector.disable()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    arguments = None
     try:
         arguments = parser().parse_args(argv)
         code: int = arguments.handler(arguments)
     except ImageBuildError as error:
         print(str(error), file=sys.stderr)
+        if getattr(arguments, "json", "--json" in argv):
+            # A --json command answers in JSON even when it refuses.
+            print_json(error_document(error))
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        gc.enable()
+        collector.enable()
     return code

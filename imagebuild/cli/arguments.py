@@ -62,3 +62,13 @@ def non_negative_cost(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USD (0 or more)")
     return value
+
+
+def format_size(size: int) -> str:
+    """``1.2 MB``: sizes for people, in powers of 1,000 as file managers show them."""
+    amount = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if amount < 1000 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    raise AssertionError("unreachable")

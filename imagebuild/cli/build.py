@@ -230,8 +230,6 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         check_cost(plan, arguments.max_cost, allow_unknown=arguments.allow_unknown_cost)
         check_credentials(session, plan)
         refresh_kept(plan, lock)
-        if session.selected_all:
-            lock.drop(set(plan.removed))
         from imagebuild.execution.executor import Executor, Store
 
         store = Store(

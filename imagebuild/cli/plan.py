@@ -58,7 +58,7 @@ def print_plan(plan: Plan, stream: TextIO) -> None:
             f"{step.action:<9} {step.name:<{width}}  {'; '.join(step.reasons)}{cost}", file=stream
         )
     for name in plan.removed:
-        reason = "left the manifest (imagebuild clean removes its files)"
+        reason = "left the manifest (imagebuild clean removes its files and entry)"
         print(f"{'remove':<9} {name:<{width}}  {reason}", file=stream)
     counts = ", ".join(f"{plan.count(action)} {action}" for action in Action if plan.count(action))
     removed = f", {len(plan.removed)} removed" if plan.removed else ""

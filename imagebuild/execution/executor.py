@@ -71,7 +71,11 @@ class Outcome:
 class Progress(Protocol):
     def start(self, steps: list[Step]) -> None: ...
 
-    def began(self, step: Step) -> None: ...
+    def began(self, step: Step) -> None:
+        """The step took one of the ``-j`` slots."""
+
+    def released(self, step: Step) -> None:
+        """The step gave its slot back; its results are being recorded."""
 
     def finished(self, outcome: Outcome) -> None: ...
 
@@ -222,7 +226,10 @@ class Executor:
                     if step.fingerprint in self.resumable:
                         step.collect(self.resumable[step.fingerprint])
                 self.progress.began(step)
-                made = await self._make(step)
+                try:
+                    made = await self._make(step)
+                finally:
+                    self.progress.released(step)
             # Recorded after the slot is given back: the next step's request
             # need not wait for this one's files. Leaving the limiter does not
             # yield, so no cancellation lands before the recording's shield.

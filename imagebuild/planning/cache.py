@@ -98,7 +98,41 @@ class Cache:
             os.close(descriptor)
         self._recorded[fingerprint] = record
 
+    def objects(self) -> list[tuple[str, int]]:
+        """(sha256, size) of every object, sorted."""
+        found = []
+        for path in sorted((self.directory / "objects").glob("??/*")):
+            if path.is_file() and not path.name.startswith("."):
+                found.append((path.name, path.stat().st_size))
+        return found
+
+    def prune(self, keep: set[str]) -> list[tuple[str, int]]:
+        """Remove every object not in ``keep`` and the index records that named
+        one; returns what was removed. Callers hold the build lock."""
+        removed = [(digest, size) for digest, size in self.objects() if digest not in keep]
+        for digest, _ in removed:
+            self._object(digest).unlink(missing_ok=True)
+        gone = {digest for digest, _ in removed}
+        if gone and self._index_path.exists():
+            kept = [
+                line
+                for line in self._index_path.read_bytes().split(b"\n")
+                if line and _names_only(line, keep)
+            ]
+            atomic_write(self._index_path, b"".join(b"\n" + line for line in kept))
+            self._index = None
+        return removed
+
     def restore(self, digest: str, destination: Path) -> None:
         """Copy an object to ``destination`` atomically (a copy, not a link:
         editing an output must never corrupt the cache)."""
         atomic_copy(self._object(digest), destination)
+
+
+def _names_only(line: bytes, keep: set[str]) -> bool:
+    """Whether an index line is readable and names only objects in ``keep``."""
+    try:
+        record = orjson.loads(line.partition(b" ")[2])
+        return all(output["sha256"] in keep for output in record["outputs"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return False

@@ -99,7 +99,15 @@ def test_matrix_change_adds_and_removes_exactly_the_affected_targets(project: Pr
     assert actions == {"poster-tokyo": "keep", "poster-lagos": "generate", "logo": "keep"}
     report = project.build()
     assert report["summary"]["generated"] == 1
+    # The lock keeps what left the manifest until `clean` removes its files.
+    assert sorted(project.locked()) == ["logo", "poster-lagos", "poster-paris", "poster-tokyo"]
+    assert project.plan()["removed"] == ["poster-paris"]
+    paris = project.root / project.locked()["poster-paris"]["outputs"][0]["path"]
+    assert paris.is_file()
+    assert project.run("clean").code == 0
+    assert not paris.exists()
     assert sorted(project.locked()) == ["logo", "poster-lagos", "poster-tokyo"]
+    assert project.plan()["removed"] == []
 
 
 def test_renamed_output_is_restored_from_cache(project: Project) -> None:

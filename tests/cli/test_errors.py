@@ -161,7 +161,19 @@ def test_missing_manifest(project: Project) -> None:
     assert (result.code, result.err.strip()) == (1, "nowhere.yaml:1:1: manifest not found")
 
 
-def test_usage_error_exits_2(project: Project) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        project.run("build", "--jobs", "many")
-    assert exit_info.value.code == 2
+def test_usage_error_exits_2_with_one_line(project: Project) -> None:
+    result = project.run("build", "--jobs", "many")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "imagebuild build: argument -j/--jobs: invalid int value: 'many'"
+        " (see imagebuild build --help)"
+    )
+
+
+def test_usage_error_under_json_is_a_json_document(project: Project) -> None:
+    result = project.run("build", "--json", "--max-cost", "-1")
+    assert result.code == 2
+    problem = result.json()["error"]
+    assert problem["kind"] == "UsageError"
+    assert problem["exitCode"] == 2
+    assert "is not an amount of USD (0 or more)" in problem["problems"][0]["message"]

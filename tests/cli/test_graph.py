@@ -208,6 +208,8 @@ def test_independent_branches_run_in_parallel(project: Project) -> None:
         def began(self, step: Step) -> None:
             spans[step.name] = [anyio.current_time()]
 
+        def released(self, step: Step) -> None: ...
+
         def finished(self, outcome: Outcome) -> None:
             spans[outcome.step.name].append(anyio.current_time())
 
