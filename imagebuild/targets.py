@@ -294,11 +294,8 @@ class _Resolver:
         for key in [key for key in request if key in PROVIDER_OWNED and key in model.properties]:
             sent, reason = PROVIDER_OWNED[key]
             if sent is None or request[key] != sent:
-                shown = "" if sent is None else f" other than {sent!r}"
-                raise self.error(
-                    f"field '{key}' is set by imagebuild, not by the manifest{shown}: {reason}",
-                    (key,),
-                )
+                sends = "" if sent is None else f", which sends {sent!r}"
+                raise self.error(f"field '{key}' is set by imagebuild{sends}: {reason}", (key,))
             del request[key]
         if "prompt" in fields:
             if model.prompt_field != "prompt" and model.prompt_field in fields:

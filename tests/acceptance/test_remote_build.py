@@ -296,3 +296,139 @@ def test_a_lost_runcomfy_submission_is_counted_in_the_summary(
             .splitlines()[-1]
             .startswith("1 failed; cost $0.0000; 1 lost submission may still be billed; ")
         )
+
+
+PRICED = """\
+version: 1
+providers:
+  runware: {{pollFirst: 0.05, pollInterval: 0.05, retries: 1}}
+defaults:
+  model: "imagineart:1@5"
+  width: {side}
+  height: {side}
+targets:
+  - name: "p-{{{{ n }}}}"
+    matrix:
+      n: [{numbers}]
+    prompt: "priced poster {{{{ n }}}}"
+"""
+
+
+def build_json(project: Project, *argv: str) -> tuple[int, dict[str, object]]:
+    result = project.run("build", "--json", *argv)
+    assert "Traceback" not in result.err
+    return result.code, orjson.loads(result.out)["summary"]
+
+
+def test_every_cost_that_may_have_been_billed_is_in_the_summary(
+    project: Project, runware: RunwareEmulator
+) -> None:
+    """Faults after billing (a lost answer, a failed poll, a cut download) are
+    owed: counted as possibly billed, and collected by the next build."""
+    runware.faults = Faults(latency=0.05, fail_rate=0.4, seed=3)
+    project.write(PRICED.format(side=2048, numbers=", ".join(map(str, range(12)))))
+    code, first = build_json(project, "-k")
+    assert code == 1
+    assert first["failed"] and first["owed"], first
+    billed = runware.stats.snapshot()["billed_cost"]
+    assert first["cost"] + first["possiblyBilled"] == pytest.approx(billed)
+
+    runware.faults = Faults(latency=0.05)
+    code, second = build_json(project)
+    assert code == 0, second
+    assert second["generated"] == first["failed"]
+    assert runware.stats.billed == 12, "the owed tasks were collected, not bought again"
+    assert second["owed"] == 0
+
+
+def test_a_failed_force_is_collected_by_the_next_plain_build(
+    project: Project, runware: RunwareEmulator
+) -> None:
+    project.write(PRICED.format(side=2048, numbers="1"))
+    build_json(project)
+    before = project.locked()["p-1"]
+    runware.faults = Faults(latency=0.05, fail_rate=1.0, kinds=("truncate",))
+    code, forced = build_json(project, "--force")
+    assert (code, forced["failed"], forced["owed"]) == (1, 1, 1)
+    assert runware.stats.billed == 2
+
+    runware.faults = Faults(latency=0.05)
+    plan = project.plan()
+    (step,) = plan["targets"]
+    assert step["action"] == "generate"
+    assert step["reasons"][-1].endswith("paid by an interrupted build")
+    assert step["estimatedCost"] == 0.0
+    code, plain = build_json(project)
+    assert (code, plain["generated"]) == (0, 1)
+    assert runware.stats.billed == 2, "collected, not bought a third time"
+    after = project.locked()["p-1"]
+    assert after["taskUUID"] != before["taskUUID"]
+    assert not (project.root / ".imagebuild/imagebuild.journal").exists()
+
+
+def test_a_refused_submission_is_not_owed(project: Project, runware: RunwareEmulator) -> None:
+    runware.balance = 0.0
+    project.write(PRICED.format(side=2048, numbers="1"))
+    code, summary = build_json(project)
+    assert (code, summary["failed"], summary["owed"]) == (1, 1, 0)
+    assert not (project.root / ".imagebuild/imagebuild.journal").exists()
+
+
+SEEDS_AND_SAFETY = """\
+version: 1
+providers:
+  runware: {pollFirst: 0.05, pollInterval: 0.05}
+targets:
+  - name: trio
+    model: "runware:101@1"
+    prompt: PROMPT
+    width: 128
+    height: 128
+    numberResults: 3
+    safety: {checkContent: true}
+"""
+
+
+def test_every_output_keeps_its_own_seed(project: Project, runware: RunwareEmulator) -> None:
+    project.write(SEEDS_AND_SAFETY.replace("PROMPT", "three foxes"))
+    project.build()
+    entry = project.locked()["trio"]
+    seeds = [output["seed"] for output in entry["outputs"]]
+    assert seeds == [entry["seed"], entry["seed"] + 1, entry["seed"] + 2]
+    assert not any(output.get("nsfw") for output in entry["outputs"])
+
+
+def test_nsfw_flags_are_recorded_shown_and_can_fail_the_build(
+    project: Project, runware: RunwareEmulator
+) -> None:
+    project.write(SEEDS_AND_SAFETY.replace("PROMPT", "three foxes [nsfw]"))
+    result = project.run("build")
+    assert result.code == 0, result.err
+    assert "3 images flagged NSFW" in result.err.splitlines()[-1]
+    outputs = project.locked()["trio"]["outputs"]
+    assert [output["nsfw"] for output in outputs] == [True, True, True]
+    assert all((project.root / output["path"]).is_file() for output in outputs)
+    failing = project.run("build", "--fail-on-nsfw", "--json")
+    assert failing.code == 1
+    assert orjson.loads(failing.out)["summary"]["nsfw"] == 3
+    assert "--fail-on-nsfw: 3 images flagged NSFW" in failing.err
+    assert runware.stats.billed == 3
+
+
+def test_a_runcomfy_result_is_converted_to_the_outputs_format(
+    project: Project, runcomfy: RunComfyEmulator
+) -> None:
+    project.write(
+        "version: 1\nproviders:\n  runcomfy: {pollFirst: 0.05, pollInterval: 0.05}\ntargets:\n"
+        "  - name: preview\n    model: imagineart/imagineart-1.5-preview/text-to-image\n"
+        "    prompt: a fashion street portrait\n    output: out/preview.jpg\n"
+    )
+    project.build()
+    with Image.open(project.root / "out/preview.jpg") as image:
+        assert image.format == "JPEG"
+    entry = project.locked()["preview"]
+    assert entry["request"]["outputFormat"] == "JPG"
+    project.write(project.manifest.read_text().replace("preview.jpg", "preview.webp"))
+    (step,) = project.plan()["targets"]
+    assert step["action"] == "generate", "another format is another image"
+    assert "outputFormat changed JPG -> WEBP" in step["reasons"]

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import orjson
+import pytest
 from PIL import Image
 
 from tests.conftest import Project
@@ -338,3 +339,122 @@ def test_default_manifest_is_imagebuild_yaml_in_the_current_folder(project: Proj
     project.write(CAMPAIGN)
     result = project.run("validate")
     assert (result.code, result.out.strip()) == (0, "imagebuild.yaml: 3 targets valid")
+
+
+TAGGED = """\
+version: 1
+defaults: {model: local, width: 32, height: 32}
+targets:
+  - {name: a, prompt: one, tags: [hero, spring]}
+  - {name: b, prompt: two, tags: [spring]}
+  - {name: c, prompt: three}
+"""
+
+
+def test_targets_are_selected_by_tag(project: Project) -> None:
+    project.write(TAGGED)
+    assert sorted(project.actions("-t", "tag:spring")) == ["a", "b"]
+    assert sorted(project.actions("-t", "tag:her*")) == ["a"]
+    result = project.run("plan", "-t", "tag:sprong")
+    assert result.code == 1
+    assert "unknown tag 'sprong' (did you mean 'spring'?)" in result.err
+
+
+def test_tags_must_be_a_list_of_names(project: Project) -> None:
+    project.write(TAGGED.replace("tags: [spring]", "tags: spring"))
+    result = project.run("validate")
+    assert (result.code, result.err.strip()) == (
+        1,
+        "imagebuild.yaml:5:34: target b: tags must be a list of names",
+    )
+
+
+def test_force_of_identical_bytes_leaves_the_lock_unchanged(project: Project) -> None:
+    project.write(CAMPAIGN)
+    project.build()
+    before = project.lock.read_bytes()
+    report = project.build("--force")
+    assert report["summary"]["generated"] == 3
+    assert project.lock.read_bytes() == before
+
+
+def test_the_state_folder_keeps_itself_out_of_git(project: Project) -> None:
+    project.write(CAMPAIGN)
+    project.build()
+    ignore = project.root / ".imagebuild/.gitignore"
+    assert ignore.read_text().splitlines()[-1] == "*"
+
+
+def test_frozen_under_json_answers_in_json(project: Project) -> None:
+    project.write(CAMPAIGN)
+    result = project.run("build", "--frozen", "--json")
+    assert result.code == 1
+    problem = result.json()["error"]
+    assert problem["kind"] == "FrozenError"
+    assert "--frozen but 3 targets would change" in problem["problems"][0]["message"]
+
+
+def test_plan_previews_force_and_reseed(project: Project) -> None:
+    project.write(CAMPAIGN)
+    project.build()
+    assert set(project.actions("--force").values()) == {"generate"}
+    reseeded = {t["name"]: t for t in project.plan("--reseed")["targets"]}
+    assert reseeded["logo"]["action"] == "keep"  # its seed is the manifest's
+    assert reseeded["poster-tokyo"]["action"] == "generate"
+    assert reseeded["poster-tokyo"]["reasons"][0].startswith("seed changed ")
+
+
+PAID = """\
+version: 1
+targets:
+  - name: generic
+    model: "runware:101@1"
+    prompt: a fox
+  - name: priced
+    model: "imagineart:1@5"
+    prompt: a fox
+    width: 2048
+    height: 2048
+"""
+
+
+def test_unknown_prices_are_shown_and_refused_by_max_cost(project: Project) -> None:
+    project.write(PAID)
+    result = project.run("plan")
+    assert "generate  generic  new target  unknown" in result.out
+    assert "estimated cost $0.0300 + unknown for 1" in result.out
+    summary = project.plan()["summary"]
+    assert (summary["estimatedCost"], summary["unpriced"]) == (0.03, 1)
+    refused = project.run("build", "--max-cost", "10")
+    assert refused.code == 1
+    assert "the price of generic is unknown" in refused.err
+    assert "--allow-unknown-cost" in refused.err
+    assert not project.lock.exists()
+
+
+def test_allow_unknown_cost_needs_max_cost(project: Project) -> None:
+    project.write(PAID)
+    result = project.run("build", "--allow-unknown-cost")
+    assert result.code == 2
+    assert "--allow-unknown-cost goes with --max-cost" in result.err
+
+
+def test_missing_credentials_are_all_reported_at_their_targets(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
+    monkeypatch.delenv("RUNCOMFY_API_TOKEN", raising=False)
+    project.write(
+        PAID
+        + "  - name: comfy\n    model: imagineart/imagineart-1.5-preview/text-to-image\n"
+        "    prompt: a fox\n"
+    )
+    result = project.run("build")
+    assert result.code == 1
+    assert result.err.strip().splitlines() == [
+        "imagebuild.yaml:4:12: target generic: RUNWARE_API_KEY is not set:"
+        " provider runware needs it for this target and 1 more",
+        "imagebuild.yaml:12:12: target comfy: RUNCOMFY_API_TOKEN is not set:"
+        " provider runcomfy needs it for this target",
+    ]
+    assert not project.lock.exists()

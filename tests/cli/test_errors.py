@@ -72,7 +72,7 @@ CASES = {
     "managed-field": (
         "version: 1\ntargets:\n  - name: a\n    model: local\n    prompt: hi\n"
         "    taskUUID: 00000000-0000-4000-8000-000000000000\n",
-        "imagebuild.yaml:6:15: target a: field 'taskUUID' is set by imagebuild, not by the manifest",
+        "imagebuild.yaml:6:15: target a: field 'taskUUID' is set by imagebuild: imagebuild chooses and journals task ids",
     ),
     "key-in-manifest": (
         "version: 1\nproviders:\n  runware: {apiKey: secret}\ntargets:\n  - name: a\n    prompt: hi\n",

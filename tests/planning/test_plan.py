@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from imagebuild.pipeline import open_session
+from imagebuild.planning.cache import Cache
+from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import SEED_RANGE, Action, Plan, PlanOptions, make_plan
+from imagebuild.planning.statcache import StatCache
 
 if TYPE_CHECKING:
     from tests.planning.conftest import Bench
@@ -350,3 +354,77 @@ def test_a_changed_input_file_regenerates(bench: Bench) -> None:
     step = bench.step(manifest(*LOCAL, "seedImage: base.png"))
     assert step.action is Action.GENERATE
     assert step.reasons == ["input seedImage changed"]
+
+
+def test_a_new_targets_seed_is_derived_from_its_request(bench: Bench, tmp_path: Path) -> None:
+    """Two machines with nothing in common but the manifest choose the same seed."""
+    first = bench.step(manifest(*LOCAL)).request["seed"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "imagebuild.yaml").write_text(manifest(*LOCAL))
+    other = open_session(str(elsewhere / "imagebuild.yaml")).targets
+    state = elsewhere / ".imagebuild"
+    step = make_plan(
+        other,
+        LockFile(elsewhere / "imagebuild.lock.json"),
+        StatCache(state / "stat.json", elsewhere),
+        Cache(state / "cache"),
+        PlanOptions(),
+    ).steps[0]
+    assert step.request["seed"] == first
+    assert (
+        bench.step(manifest(*LOCAL[:1], 'prompt: "a blue fox"', *LOCAL[2:])).request["seed"]
+        != first
+    )
+
+
+def test_a_locked_seed_survives_a_prompt_change(bench: Bench) -> None:
+    seed = built(bench, manifest(*LOCAL)).steps[0].request["seed"]
+    changed = bench.step(manifest(*LOCAL[:1], 'prompt: "a blue fox"', *LOCAL[2:]))
+    assert changed.request["seed"] == seed
+
+
+RENAMED = """\
+version: 1
+defaults: {model: local, width: 64, height: 48}
+targets:
+  - {name: NAME, prompt: "a red fox"}
+  - {name: other, prompt: "a grey wolf"}
+"""
+
+
+def test_a_renamed_target_inherits_its_seed_and_is_restored(bench: Bench) -> None:
+    first = built(bench, RENAMED.replace("NAME", "fox"))
+    seed = first.steps[0].request["seed"]
+    entry = bench.lock.get("fox")
+    assert entry is not None
+    plan = bench.plan(RENAMED.replace("NAME", "vixen"), departed={"fox": entry})
+    step = plan.steps[0]
+    assert step.name == "vixen"
+    assert step.request["seed"] == seed
+    assert step.action is Action.RESTORE
+    assert step.reasons == ["renamed from fox"]
+    assert plan.removed == ["fox"]
+
+
+def test_rename_detection_finds_a_reseeded_entry(bench: Bench) -> None:
+    """A seed drawn at random (--reseed, or an older lock) is not the one the
+    request derives: only rename detection can find it."""
+    built(bench, RENAMED.replace("NAME", "fox"), reseed=True)
+    entry = bench.lock.get("fox")
+    assert entry is not None
+    step = bench.plan(RENAMED.replace("NAME", "vixen"), departed={"fox": entry}).steps[0]
+    assert step.request["seed"] == entry["seed"]
+    assert step.fingerprint == entry["fingerprint"]
+    assert step.action is Action.RESTORE
+
+
+def test_a_changed_request_is_not_a_rename(bench: Bench) -> None:
+    built(bench, RENAMED.replace("NAME", "fox"), reseed=True)
+    entry = bench.lock.get("fox")
+    assert entry is not None
+    text = RENAMED.replace("NAME", "vixen").replace("a red fox", "a red vixen")
+    step = bench.plan(text, departed={"fox": entry}).steps[0]
+    assert step.reasons == ["new target"]
+    assert step.request["seed"] != entry["seed"]
+    assert step.action is Action.GENERATE
