@@ -90,11 +90,13 @@ def check_requests(manifest: Manifest, targets: list[Target]) -> None:
     """Validate requests against their model schemas; every problem is reported."""
     if not targets:
         return
+    from imagebuild.registry.rules import file_sizes
     from imagebuild.registry.validation import find_problems
 
     errors = []
     for target in targets:
-        for problem in find_problems(target.model, _placeholders(target)):
+        sizes = file_sizes(manifest.root, target.inputs)
+        for problem in find_problems(target.model, _placeholders(target), sizes):
             origin = target.spec.origin(target.manifest_field(problem.path))
             errors.append(
                 manifest.source.error(problem.message, origin, target.name, key=problem.at_key)

@@ -27,7 +27,7 @@ import orjson
 from imagebuild.emulators.faults import API_FAULTS, DOWNLOAD_FAULTS, REFUSALS, Faults
 from imagebuild.emulators.images import IMAGES_PREFIX, ImageStore, image_id_of
 from imagebuild.registry.models import ModelInfo
-from imagebuild.registry.validation import find_problems
+from imagebuild.registry.validation import ImageSizes, find_problems
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,15 +113,19 @@ class EmulatorStats:
 
 @dataclass(frozen=True, slots=True)
 class InvalidInput:
-    """Why a request breaks its model's schema, and which top-level field is to blame."""
+    """Why a request breaks its model's schema or rules, and which top-level field is to
+    blame."""
 
     message: str
     parameter: str | None
 
 
-def invalid_input(info: ModelInfo, request: dict[str, Any]) -> InvalidInput | None:
-    """The most relevant schema violation of ``request``, or None when it is valid."""
-    problems = find_problems(info, request)
+def invalid_input(
+    info: ModelInfo, request: dict[str, Any], image_size: ImageSizes | None = None
+) -> InvalidInput | None:
+    """The most relevant schema violation of ``request``, else the first rule it breaks
+    (``image_size``: the sizes of its decoded image inputs), or None when it is valid."""
+    problems = find_problems(info, request, image_size)
     if not problems:
         return None
     problem = problems[0]

@@ -7,8 +7,10 @@ emulator asks for it (:meth:`ImageStore.prepare`, while the task's latency runs)
 first time its bytes are needed (a download, a base64 answer, use as an input), then kept.
 
 Image inputs arrive as an id of a stored image, a URL of this emulator, a data URI or raw
-base64; :meth:`ImageStore.load` turns any of them into bytes. Other URLs are refused: the
-emulator is offline by design.
+base64; :meth:`ImageStore.load` turns any of them into bytes and decodes them whole, as the
+API would before accepting a task, so that a guide image that is not an image is refused
+with the task rather than never noticed. Other URLs are refused: the emulator is offline by
+design.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ def is_uuid(text: str) -> bool:
     return _UUID.match(text) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class InputImage:
+    """An image input's bytes and its size in pixels."""
+
+    data: bytes
+    size: tuple[int, int]
+
+
 @dataclass
 class _Entry:
     content_type: str
@@ -107,11 +117,10 @@ class ImageStore:
             entry.spec = entry.pending = None
         return entry.data, entry.content_type
 
-    async def load(self, value: str, formats: tuple[str, ...] = RENDER_FORMATS) -> bytes:
-        """The bytes an image input refers to, checked to be one of ``formats``."""
+    async def load(self, value: str, formats: tuple[str, ...] = RENDER_FORMATS) -> InputImage:
+        """The image an input refers to, decoded to check it is one of ``formats``."""
         data = await self._fetch(value)
-        _check_format(data, formats)
-        return data
+        return InputImage(data, await in_pool(_decoded_size, data, formats))
 
     async def _fetch(self, value: str) -> bytes:
         if is_uuid(value):
@@ -154,13 +163,15 @@ def _decode_inline(value: str) -> bytes:
         ) from None
 
 
-def _check_format(data: bytes, formats: tuple[str, ...]) -> None:
-    """Refuse ``data`` unless its header says it is one of ``formats`` (Pillow's names)."""
+def _decoded_size(data: bytes, formats: tuple[str, ...]) -> tuple[int, int]:
+    """The size of ``data``, which must decode whole as one of ``formats`` (Pillow's names)."""
     try:
-        with Image.open(io.BytesIO(data), formats=formats):
-            return
-    except (OSError, ValueError, SyntaxError) as error:
+        with Image.open(io.BytesIO(data), formats=formats) as image:
+            image.load()
+            width, height = image.size
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
         raise ImageError(f"not a {', '.join(formats)} image") from error
+    return width, height
 
 
 def normalise_upload(data: bytes) -> tuple[bytes, str]:

@@ -4,8 +4,10 @@
 ``{"errors": [...]}``; an error concerns only the task it names, so one answer may carry
 both (HTTP 200 when any task succeeded, else the first error's status). Task types:
 
-- ``imageInference``: validated against the model's schema, charged at acceptance (a real
-  API bills the job it accepted, whether or not the answer reaches the client), finished
+- ``imageInference``: validated against the model's schema and the rules that compare its
+  fields (:mod:`imagebuild.registry.rules`, outpaint against the decoded seed image's size),
+  every image input the schema lists decoded, charged at acceptance (a real API bills the
+  job it accepted, whether or not the answer reaches the client), finished
   ``faults.latency`` seconds later. ``deliveryMethod: "sync"`` answers then with the
   results; ``"async"`` answers at once with ``{"taskType", "taskUUID"}``.
 - ``getResponse`` ``{"taskUUID": X}``: ``{"taskType", "taskUUID", "status": "processing"}``
@@ -39,7 +41,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from imagebuild.emulators.common import EmulatorApp, Request, Response, invalid_input, json_response
@@ -48,14 +50,17 @@ from imagebuild.emulators.images import (
     RENDER_FORMATS,
     UPLOAD_FORMATS,
     ImageError,
+    InputImage,
     image_url,
     in_pool,
     is_uuid,
     normalise_upload,
 )
 from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError, builtin_registry
+from imagebuild.registry.validation import RequestPath
 from imagebuild.render import RenderSpec
 from imagebuild.render.spec import MAX_SEED
+from imagebuild.targets import iter_image_inputs
 
 # USD per image for a model whose schema names no price: the cost in the response example of
 # Runware's imageInference reference (seeds/004).
@@ -110,12 +115,25 @@ class TaskFailure(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Inputs:
-    """A task's image inputs, loaded before the task is judged (loading may render)."""
+    """A task's image inputs by request path, loaded before the task is judged (loading
+    may render)."""
 
-    seed_image: bytes | None = None
-    mask_image: bytes | None = None
-    references: tuple[bytes, ...] = ()
+    images: dict[RequestPath, InputImage] = field(default_factory=dict)
     upload: tuple[bytes, str] | None = None
+
+    def data(self, path: RequestPath) -> bytes | None:
+        image = self.images.get(path)
+        return image.data if image is not None else None
+
+    def size(self, path: RequestPath) -> tuple[int, int] | None:
+        image = self.images.get(path)
+        return image.size if image is not None else None
+
+    def references(self) -> tuple[bytes, ...]:
+        """The reference images, in the request's order."""
+        return tuple(
+            image.data for path, image in self.images.items() if path[0] == "referenceImages"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +249,10 @@ class RunwareEmulator(EmulatorApp):
         base_url: str,
     ) -> Awaitable[list[Item]]:
         info = self._model(task)
-        problem = invalid_input(info, task)
+        # Rules on an input's size need it loaded; a task whose inputs failed is judged
+        # on the rest first, as its other mistakes are as much its own.
+        sizes = inputs.size if isinstance(inputs, _Inputs) else None
+        problem = invalid_input(info, task, sizes)
         if problem is not None:
             raise TaskFailure(400, "invalidParameter", problem.message, problem.parameter)
         if isinstance(inputs, TaskFailure):
@@ -294,10 +315,10 @@ class RunwareEmulator(EmulatorApp):
                     task.get("outputFormat") or info.default_format or DEFAULT_FORMAT
                 ),
                 quality=int(task.get("outputQuality", DEFAULT_QUALITY)),
-                seed_image=inputs.seed_image,
-                mask_image=inputs.mask_image,
+                seed_image=inputs.data(("seedImage",)),
+                mask_image=inputs.data(("maskImage",)),
                 strength=float(task.get("strength", DEFAULT_STRENGTH)),
-                reference_images=inputs.references,
+                reference_images=inputs.references(),
                 outpaint=_outpaint(outpaint) if isinstance(outpaint, dict) else None,
             )
             count = int(task.get("numberResults", 1))
@@ -400,32 +421,33 @@ class RunwareEmulator(EmulatorApp):
         return _Inputs()
 
     async def _inference_inputs(self, task: dict[str, Any]) -> _Inputs:
-        references = task.get("referenceImages")
-        loaded = [
-            await self._load(value, "referenceImages")
-            for value in (references if isinstance(references, list) else [])
+        """Every image input the model's schema lists, decoded, whether or not the
+        renderer uses it: the API refuses a guide image that is not an image."""
+        images = {
+            path: await self._load(value, path)
+            for path, value in iter_image_inputs(task, self._image_fields(task))
             if isinstance(value, str)
-        ]
-        return _Inputs(
-            seed_image=await self._optional(task, "seedImage"),
-            mask_image=await self._optional(task, "maskImage"),
-            references=tuple(loaded),
-        )
+        }
+        return _Inputs(images=images)
 
-    async def _optional(self, task: dict[str, Any], parameter: str) -> bytes | None:
-        value = task.get(parameter)
-        return await self._load(value, parameter) if isinstance(value, str) else None
+    def _image_fields(self, task: dict[str, Any]) -> tuple[str, ...]:
+        """Where the task's model takes images; none for a model judged unknown later."""
+        try:
+            return self._model(task).image_inputs
+        except TaskFailure:
+            return ()
 
     async def _load(
-        self, value: str, parameter: str, formats: tuple[str, ...] = RENDER_FORMATS
-    ) -> bytes:
+        self, value: str, path: RequestPath, formats: tuple[str, ...] = RENDER_FORMATS
+    ) -> InputImage:
         try:
             return await self.images.load(value, formats)
         except ImageError as error:
-            raise TaskFailure(400, "invalidImage", f"{parameter}: {error}", parameter) from None
+            name = ".".join(str(part) for part in path)
+            raise TaskFailure(400, "invalidImage", f"{name}: {error}", str(path[0])) from None
 
     async def _upload_input(self, value: str) -> tuple[bytes, str]:
-        data = await self._load(value, "image", UPLOAD_FORMATS)
+        data = (await self._load(value, ("image",), UPLOAD_FORMATS)).data
         try:
             return await in_pool(normalise_upload, data)
         except ImageError as error:

@@ -16,6 +16,8 @@ submissions and polls arriving within a few milliseconds share one POST (up to
 ``batchSize`` tasks), and async delivery means no request waits for a GPU.
 Errors are answered per task, so a bad task never fails the siblings it was
 batched with. Uploads travel alone (they are large) and once per content.
+BMP and GIF inputs are sent as PNG: request fields take "PNG, JPG and WEBP"
+(seed 004), and an upload of either would come back re-encoded anyway.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -66,12 +69,9 @@ INLINE_LIMIT = 64 * 1024
 CONFLICT = "conflictTaskUUID"
 _STATUS_KINDS = {401: "invalidApiKey", 402: "insufficientCredits", 400: "invalidRequest"}
 _IMAGE_FIELDS = ("imageURL", "imageBase64Data", "imageDataURI")
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"GIF8", "gif"),
-    (b"BM", "bmp"),
-)
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
+# Input formats the API does not take inline, converted to PNG before they leave.
+_CONVERTED_MAGIC = (b"GIF8", b"BM")
 
 
 @dataclass(slots=True)
@@ -230,16 +230,36 @@ def image_source(item: dict[str, Any]) -> ImageSource:
 
 
 def data_uri(data: bytes, where: RequestPath) -> str:
-    """An input image inline; Runware accepts jpeg, png, webp, bmp and gif."""
+    """An input image inline, in a format the API takes: jpeg, png or webp."""
     kind = "webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
     kind = kind or next((name for magic, name in _MAGIC if data.startswith(magic)), None)
     if kind is None:
-        parameter = ".".join(str(part) for part in where)
-        raise InvalidRequestError(
-            f"invalid parameter {parameter}: not a PNG, JPEG, WEBP, BMP or GIF image",
-            parameter=parameter,
-        )
+        raise _not_an_image(where)
     return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def api_image(data: bytes, where: RequestPath) -> bytes:
+    """``data`` as the API takes it: BMP and GIF (its first frame) become PNG, with
+    their transparency; anything else is left for :func:`data_uri` to judge."""
+    if not data.startswith(_CONVERTED_MAGIC):
+        return data
+    from PIL import Image  # only for the rare BMP or GIF input
+
+    buffer = io.BytesIO()
+    try:
+        with Image.open(io.BytesIO(data), formats=("BMP", "GIF")) as image:
+            image.save(buffer, "PNG")
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        raise _not_an_image(where) from None
+    return buffer.getvalue()
+
+
+def _not_an_image(where: RequestPath) -> InvalidRequestError:
+    parameter = ".".join(str(part) for part in where)
+    return InvalidRequestError(
+        f"invalid parameter {parameter}: not a PNG, JPEG, WEBP, BMP or GIF image",
+        parameter=parameter,
+    )
 
 
 def set_at(request: dict[str, Any], path: RequestPath, value: Any) -> None:
@@ -249,9 +269,10 @@ def set_at(request: dict[str, Any], path: RequestPath, value: Any) -> None:
     node[path[-1]] = value
 
 
-def _read_input(path: Path) -> tuple[bytes, str]:
+def _read_input(path: Path, where: RequestPath) -> tuple[bytes, str]:
+    """The input as sent, and the digest of the file's own bytes (what planning hashed)."""
     data = path.read_bytes()
-    return data, hashlib.sha256(data).hexdigest()
+    return api_image(data, where), hashlib.sha256(data).hexdigest()
 
 
 class RunwareProvider(HttpProvider):
@@ -351,7 +372,7 @@ class RunwareProvider(HttpProvider):
         return request
 
     async def _reference(self, where: RequestPath, file: Path) -> str:
-        data, digest = await anyio.to_thread.run_sync(_read_input, file)
+        data, digest = await anyio.to_thread.run_sync(_read_input, file, where)
         uri = data_uri(data, where)
         if len(data) < INLINE_LIMIT:
             return uri

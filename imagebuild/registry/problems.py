@@ -91,11 +91,15 @@ def _dependent_present(error: ValidationError) -> str:
 
 
 def _focus(error: ValidationError, path: RequestPath) -> RequestPath:
-    """Where a custom message points: the field it is about, not the whole request."""
+    """Where a custom message points: the field it is about, not the whole request.
+    ``x-errorAt`` names that field (a dotted request path) where it is not the one
+    that broke the rule: a layerDiffuse request is wrong about its outputFormat."""
+    schema: Any = error.schema
+    if "x-errorAt" in schema:
+        return tuple(schema["x-errorAt"].split("."))
     if error.validator == "dependentRequired":
         return (*path, _dependent_present(error))
     instance: Any = error.instance
-    schema: Any = error.schema
     for _, field, _, _ in string.Formatter().parse(schema["x-errorMessage"]):
         if field and isinstance(instance, dict) and field in instance:
             return (*path, field)

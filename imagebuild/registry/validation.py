@@ -7,12 +7,14 @@ to :mod:`imagebuild.registry.problems`, whose jsonschema errors say what is
 wrong and where. The screen is at least as strict as jsonschema (it checks
 every format, and ``$`` in a pattern does not match before a final newline),
 and a request it rejects that jsonschema accepts is accepted: jsonschema has
-the last word. ``plan`` validates only requests the lock file has not already
-seen validated under the same schema.
+the last word. A request its schema accepts then meets the rules that compare
+its fields (:mod:`imagebuild.registry.rules`). ``plan`` validates only
+requests the lock file has not already seen validated under the same schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,8 @@ import jsonschema_rs
 from imagebuild.registry.models import ModelInfo
 
 RequestPath = tuple[str | int, ...]
+# The pixel size of the image input at a request path, when the caller knows it.
+ImageSizes = Callable[[RequestPath], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +36,26 @@ class Problem:
     at_key: bool = False
 
 
-def find_problems(info: ModelInfo, request: dict[str, Any]) -> list[Problem]:
-    """Every top-level schema violation of ``request``, most relevant first."""
+def find_problems(
+    info: ModelInfo, request: dict[str, Any], image_size: ImageSizes | None = None
+) -> list[Problem]:
+    """Every top-level schema violation of ``request``, most relevant first; when
+    there is none, every cross-field rule it breaks. ``image_size`` gives the pixel
+    size of an image input where the caller can read it."""
     instance = {**_envelope(info), **request}
     for owned in ("model", "outputFormat"):
         # RunComfy names the model in the URL, not the body, and chooses no
         # format: imagebuild converts the result to the output's format.
         if owned not in info.properties:
             instance.pop(owned, None)
+    # Imported here: the rules build on Problem, defined below.
+    from imagebuild.registry.rules import rule_problems
+
     if screen(info).is_valid(instance):
-        return []
+        return rule_problems(info, request, image_size)
     from imagebuild.registry.problems import explain_problems
 
-    return explain_problems(info, instance)
+    return explain_problems(info, instance) or rule_problems(info, request, image_size)
 
 
 _screens: dict[str, jsonschema_rs.Validator] = {}

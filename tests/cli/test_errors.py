@@ -66,8 +66,8 @@ CASES = {
     ),
     "enum": (
         "version: 1\ntargets:\n  - name: a\n    model: imagineart:2.0@0\n    prompt: hello\n"
-        "    width: 2048\n    height: 2048\n    settings: {thinkingLevel: low}\n",
-        "imagebuild.yaml:8:31: target a: settings.thinkingLevel: 'low' is not allowed; allowed: high",
+        "    width: 2048\n    height: 2048\n    resolution: 4K\n",
+        "imagebuild.yaml:8:17: target a: resolution: '4K' is not allowed; allowed: 1K, 1.5K, 2K",
     ),
     "managed-field": (
         "version: 1\ntargets:\n  - name: a\n    model: local\n    prompt: hi\n"

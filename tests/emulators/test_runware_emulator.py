@@ -452,3 +452,191 @@ def test_the_root_path_is_the_api_too_and_other_routes_are_not(
     assert client.post(f"{root}/v2", json=[]).status_code == 404
     assert client.get(url).status_code == 405
     assert client.get(f"{root}/images/{uuid.uuid4()}.jpg").status_code == 404
+
+
+# -- the rules of seed 004 that compare fields, and every image input decoded ----------------
+
+NOT_AN_IMAGE = "data:image/png;base64,bm90IGFuIGltYWdl"
+
+
+def controlnet(**fields: Any) -> dict[str, Any]:
+    return {"model": "runware:25@1", "guideImage": png_data_uri(), **fields}
+
+
+RULE_BREAKERS = {
+    "controlNet-beyond-steps": (
+        inference(steps=10, controlNet=[controlnet(endStep=11)]),
+        "controlNet",
+        "controlNet.0.endStep: 11 is more than steps (10)",
+    ),
+    "controlNet-ends-before-it-starts": (
+        inference(controlNet=[controlnet(startStepPercentage=50, endStepPercentage=50)]),
+        "controlNet",
+        "controlNet.0.endStepPercentage: 50 must be above startStepPercentage 50",
+    ),
+    "refiner-beyond-default-steps": (
+        inference(refiner={"model": "civitai:101055@128080", "startStep": 21}),
+        "refiner",
+        "refiner.startStep: 21 is more than steps (20, the default)",
+    ),
+    "cache-ends-before-it-starts": (
+        inference(acceleratorOptions={"cacheStartStep": 5, "cacheEndStep": 3}),
+        "acceleratorOptions",
+        "acceleratorOptions.cacheEndStep: 3 must be above cacheStartStep 5",
+    ),
+    "ace-two-references": (
+        inference(
+            model="runware:102@1",
+            referenceImages=[png_data_uri(), png_data_uri()],
+            acePlusPlus={"type": "portrait"},
+        ),
+        "referenceImages",
+        "referenceImages: 2 images, but ACE++ takes at most 1",
+    ),
+    "kontext-three-references": (
+        inference(model="runware:106@1", referenceImages=[png_data_uri()] * 3),
+        "referenceImages",
+        "referenceImages: 3 images, but FLUX.1 Kontext takes at most 2",
+    ),
+    "bytedance-over-15": (
+        inference(
+            referenceImages=[png_data_uri()] * 5,
+            providerSettings={"bytedance": {"maxSequentialImages": 11}},
+        ),
+        "providerSettings",
+        "providerSettings.bytedance.maxSequentialImages: 11 plus 5 reference images is more than 15",
+    ),
+    "layer-diffuse-default-jpg": (
+        inference(advancedFeatures={"layerDiffuse": True}),
+        "advancedFeatures",
+        "advancedFeatures.layerDiffuse makes images with transparency, which the default"
+        " outputFormat JPG cannot hold: ask for PNG or WEBP",
+    ),
+    "outpaint-not-seed-plus-extension": (
+        inference(seedImage=png_data_uri(size=128), outpaint={"right": 64}),
+        "width",
+        "width: 128 should be 192, the seed image's width 128 plus outpaint left 0 and right 64",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RULE_BREAKERS))
+def test_the_rules_that_compare_fields_are_refused_and_not_billed(
+    start: Start, client: httpx.Client, case: str
+) -> None:
+    emulator, url = start()
+    task, parameter, message = RULE_BREAKERS[case]
+    response = client.post(url, json=[task])
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["code"], error["parameter"], error["message"]) == (
+        "invalidParameter",
+        parameter,
+        message,
+    )
+    assert error["taskUUID"] == task["taskUUID"]
+    assert emulator.stats.billed == 0
+
+
+def test_an_outpaint_sized_from_its_seed_image_is_rendered(
+    start: Start, client: httpx.Client
+) -> None:
+    _, url = start()
+    task = inference(seedImage=png_data_uri(size=128), outpaint={"right": 64}, width=192)
+    response = client.post(url, json=[task])
+    assert response.status_code == 200, response.text
+    assert decode(client.get(response.json()["data"][0]["imageURL"]).content).size == (192, 128)
+
+
+def test_layer_diffuse_with_a_transparent_format_is_accepted(
+    start: Start, client: httpx.Client
+) -> None:
+    _, url = start()
+    task = inference(advancedFeatures={"layerDiffuse": True}, outputFormat="png")
+    assert client.post(url, json=[task]).status_code == 200
+
+
+def truncated_png_data_uri() -> str:
+    uri = png_data_uri(size=96)
+    header, _, payload = uri.partition(",")
+    data = base64.b64decode(payload)
+    return f"{header},{base64.b64encode(data[: len(data) // 2]).decode('ascii')}"
+
+
+IMAGE_INPUTS = {
+    "maskImage": (
+        inference(seedImage=png_data_uri(), maskImage=NOT_AN_IMAGE),
+        "maskImage",
+        "maskImage",
+    ),
+    "controlNet[].guideImage": (
+        inference(controlNet=[controlnet(), controlnet(guideImage=NOT_AN_IMAGE)]),
+        "controlNet",
+        "controlNet.1.guideImage",
+    ),
+    "ipAdapters[].guideImage": (
+        inference(ipAdapters=[{"model": "runware:55@1", "guideImage": NOT_AN_IMAGE}]),
+        "ipAdapters",
+        "ipAdapters.0.guideImage",
+    ),
+    "puLID.inputImages[]": (
+        inference(puLID={"inputImages": [NOT_AN_IMAGE]}),
+        "puLID",
+        "puLID.inputImages.0",
+    ),
+    "acePlusPlus.inputImages[]": (
+        inference(
+            model="runware:102@1",
+            referenceImages=[png_data_uri()],
+            acePlusPlus={"type": "portrait", "inputImages": [NOT_AN_IMAGE]},
+        ),
+        "acePlusPlus",
+        "acePlusPlus.inputImages.0",
+    ),
+    "acePlusPlus.inputMasks[]": (
+        inference(
+            model="runware:102@1",
+            referenceImages=[png_data_uri()],
+            acePlusPlus={"type": "local_editing", "inputMasks": [NOT_AN_IMAGE]},
+        ),
+        "acePlusPlus",
+        "acePlusPlus.inputMasks.0",
+    ),
+    "providerSettings.ideogram.styleReferenceImages[]": (
+        inference(providerSettings={"ideogram": {"styleReferenceImages": [NOT_AN_IMAGE]}}),
+        "providerSettings",
+        "providerSettings.ideogram.styleReferenceImages.0",
+    ),
+    "a truncated seedImage": (
+        inference(seedImage=truncated_png_data_uri()),
+        "seedImage",
+        "seedImage",
+    ),
+}
+
+
+@pytest.mark.parametrize("field", sorted(IMAGE_INPUTS))
+def test_every_image_input_is_decoded_and_a_non_image_refused(
+    start: Start, client: httpx.Client, field: str
+) -> None:
+    emulator, url = start()
+    task, parameter, named = IMAGE_INPUTS[field]
+    response = client.post(url, json=[task])
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["code"], error["parameter"]) == ("invalidImage", parameter)
+    assert error["message"].startswith(f"{named}: not a PNG, JPEG, WEBP image")
+    assert emulator.stats.billed == 0
+
+
+def test_every_image_input_that_is_an_image_is_accepted(start: Start, client: httpx.Client) -> None:
+    _, url = start()
+    image = png_data_uri()
+    task = inference(
+        controlNet=[controlnet()],
+        ipAdapters=[{"model": "runware:55@1", "guideImage": image}],
+        puLID={"inputImages": [image]},
+        providerSettings={"ideogram": {"styleReferenceImages": [image]}},
+    )
+    response = client.post(url, json=[task])
+    assert response.status_code == 200, response.text

@@ -32,6 +32,7 @@ from imagebuild.providers.runware import (
     INLINE_LIMIT,
     ResultSet,
     RunwareProvider,
+    api_image,
     classify,
     data_uri,
     image_source,
@@ -233,6 +234,43 @@ def test_inputs_inline_as_data_uris() -> None:
     assert caught.value.parameter == "controlNet.0.guideImage"
 
 
+def encoded(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_bmp_inputs_become_png_with_the_same_pixels() -> None:
+    original = Image.frombytes("RGB", (24, 16), os.urandom(24 * 16 * 3))
+    converted = api_image(encoded(original, "BMP"), ("seedImage",))
+    assert data_uri(converted, ("seedImage",)).startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(converted)) as image:
+        assert (image.format, image.size) == ("PNG", (24, 16))
+        assert image.convert("RGB").tobytes() == original.tobytes()
+
+
+def test_gif_inputs_become_the_png_of_their_first_frame_transparency_kept() -> None:
+    clear, green = Image.new("RGBA", (8, 8), (255, 0, 0, 0)), Image.new("RGBA", (8, 8), "green")
+    gif = encoded(clear, "GIF", save_all=True, append_images=[green], transparency=0)
+    with Image.open(io.BytesIO(api_image(gif, ("referenceImages", 0)))) as image:
+        assert image.format == "PNG"
+        assert getattr(image, "n_frames", 1) == 1
+        assert image.convert("RGBA").getpixel((3, 3)) == (255, 0, 0, 0)
+
+
+def test_formats_the_api_takes_are_sent_as_they_are() -> None:
+    square = Image.new("RGB", (8, 8), "blue")
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        data = encoded(square, fmt)
+        assert api_image(data, ("seedImage",)) is data
+
+
+def test_a_broken_bmp_names_its_field() -> None:
+    with pytest.raises(InvalidRequestError, match=r"controlNet\.0\.guideImage") as caught:
+        api_image(b"BM but not a bitmap", ("controlNet", 0, "guideImage"))
+    assert caught.value.parameter == "controlNet.0.guideImage"
+
+
 def test_from_settings() -> None:
     with pytest.raises(AuthenticationError, match="RUNWARE_API_KEY is not set"):
         RunwareProvider.from_settings({}, {})
@@ -358,6 +396,23 @@ async def test_one_upload_per_input_content(tmp_path: Path) -> None:
     assert all(isinstance(outcome, Generation) for outcome in outcomes), outcomes
     assert uploads == 1
     assert tasks[0].request["seedImage"] == "large.png"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("fmt", ["BMP", "GIF"])
+async def test_bmp_and_gif_inputs_reach_the_api_as_png(tmp_path: Path, fmt: str) -> None:
+    # The API (and so its emulator) takes PNG, JPG and WEBP inline; planning hashes the file.
+    path = tmp_path / f"seed.{fmt.lower()}"
+    Image.new("RGB", (64, 64), "blue").save(path, fmt)
+    task = make_task(tmp_path, 0, seedImage=path.name, inputs={("seedImage",): path})
+    with emulated() as (emulator, url):
+        provider = provider_for(url)
+        (outcome,) = await generate_all(provider, [task], Journal())
+        await provider.aclose()
+        stats = emulator.stats.snapshot()
+    assert isinstance(outcome, Generation), outcome
+    assert (stats["billed"], stats["uploads"]) == (1, 0)
+    assert task.request["seedImage"] == path.name
 
 
 @pytest.mark.anyio

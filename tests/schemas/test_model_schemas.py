@@ -551,6 +551,8 @@ POSITIVE = [
     (IA20, {"seed": 0}),
     (IA20, {"seed": INT64_MAX, "resolution": "1.5K", "settings": {"thinkingLevel": "high"}}),
     (IA20, {"width": 1856, "height": 2320, "outputQuality": 20}),
+    # seed 003 lists two thinkingLevel values but names only high: the other is not refused
+    (IA20, {"settings": {"thinkingLevel": "low"}}),
     (GENERIC, {"width": 128, "height": 2048, "steps": 100, "CFGScale": 50, "seed": 1}),
     (
         GENERIC,
@@ -579,6 +581,9 @@ POSITIVE = [
             "acePlusPlus": {"type": "local_editing", "inputMasks": ["m"]},
         },
     ),
+    (GENERIC, {"advancedFeatures": {"layerDiffuse": True}, "outputFormat": "png"}),
+    (GENERIC, {"advancedFeatures": {"layerDiffuse": True}, "outputFormat": "WEBP"}),
+    (GENERIC, {"advancedFeatures": {"layerDiffuse": False}, "outputFormat": "JPG"}),
     (RUNCOMFY, {"aspect_ratio": "16:9", "seed": 7}),
     (RUNCOMFY, {"seed": -5}),
     (LOCAL, {}),
@@ -713,13 +718,25 @@ NEGATIVE: list[tuple[str, str, dict[str, Any], str]] = [
         "not",
     ),
     ("generic-missing-model", GENERIC, {"model": None}, "required"),
+    (
+        "generic-layerdiffuse-jpg",
+        GENERIC,
+        {"advancedFeatures": {"layerDiffuse": True}, "outputFormat": "jpg"},
+        "enum",
+    ),
+    (
+        "generic-layerdiffuse-default-jpg",
+        GENERIC,
+        {"advancedFeatures": {"layerDiffuse": True}},
+        "required",
+    ),
     # model-specific
     ("1.5-seed-not-listed", IA15, {"seed": 42}, "additionalProperties"),
     ("pro-seed-not-listed", IA15PRO, {"seed": 42}, "additionalProperties"),
     ("1.5-wrong-model", IA15, {"model": "imagineart:1.5-pro@0"}, "const"),
     ("1.5-not-uuid-v4", IA15, {"taskUUID": "12345678-9abc-def0-1234-56789abcdef0"}, "pattern"),
     ("1.5-safety-full", IA15, {"safety": {"mode": "full"}}, "enum"),
-    ("2.0-thinking-low", IA20, {"settings": {"thinkingLevel": "low"}}, "enum"),
+    ("2.0-thinking-empty", IA20, {"settings": {"thinkingLevel": ""}}, "minLength"),
     ("2.0-seed-negative", IA20, {"seed": -1}, "minimum"),
     ("2.0-seed-2**63", IA20, {"seed": 2**63}, "maximum"),
     ("2.0-resolution-4K", IA20, {"resolution": "4K"}, "enum"),
@@ -783,6 +800,14 @@ def test_ace_model_error_message() -> None:
     instance = request(GENERIC, referenceImages=["r"], acePlusPlus={"type": "portrait"})
     assert _custom_messages(GENERIC, instance) == [
         "acePlusPlus needs model runware:102@1 (FLUX Fill), not runware:101@1"
+    ]
+
+
+def test_layer_diffuse_error_message_names_the_format() -> None:
+    instance = request(GENERIC, advancedFeatures={"layerDiffuse": True}, outputFormat="JPG")
+    assert _custom_messages(GENERIC, instance) == [
+        "advancedFeatures.layerDiffuse makes images with transparency, which JPG cannot hold:"
+        " ask for PNG or WEBP"
     ]
 
 
