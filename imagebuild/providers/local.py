@@ -12,6 +12,8 @@ from typing import Any
 
 import anyio.to_thread
 
+from imagebuild.errors import InvalidRequestError
+from imagebuild.imageformat import api_input
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, TaskJournal
 from imagebuild.render import RenderSpec, render
 
@@ -25,8 +27,13 @@ class LocalProvider:
         self.default_sizes = sizes or {}
 
     async def generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
-        specs = render_specs(task, self.default_sizes.get(str(task.request.get("model")), None))
-        images = await anyio.to_thread.run_sync(_render_all, specs)
+        size = self.default_sizes.get(str(task.request.get("model")), None)
+        try:
+            specs = await anyio.to_thread.run_sync(render_specs, task, size)
+            images = await anyio.to_thread.run_sync(_render_all, specs)
+        except ValueError as error:
+            # An input that is not an image, as a remote API would refuse it.
+            raise InvalidRequestError(str(error)) from None
         seed = specs[0].seed
         return Generation([GeneratedImage(data=data, seed=seed, cost=0.0) for data in images])
 
@@ -69,7 +76,7 @@ def render_specs(task: GenerationTask, default_size: tuple[int, int] | None) -> 
         "mask_image": _read(task.inputs.get(("maskImage",))),
         "strength": float(request.get("strength", 0.8)),
         "reference_images": tuple(
-            path.read_bytes()
+            _input(path)
             for key, path in sorted(task.inputs.items(), key=str)
             if key[0] == "referenceImages"
         ),
@@ -83,7 +90,12 @@ def _render_all(specs: list[RenderSpec]) -> list[bytes]:
 
 
 def _read(path: Path | None) -> bytes | None:
-    return path.read_bytes() if path is not None else None
+    return _input(path) if path is not None else None
+
+
+def _input(path: Path) -> bytes:
+    """An input as a remote API would receive it: BMP and GIF become PNG."""
+    return api_input(path.read_bytes())
 
 
 def _outpaint(sides: dict[str, Any]) -> tuple[int, int, int, int]:

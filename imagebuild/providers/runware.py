@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import io
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,6 +41,7 @@ from imagebuild.errors import (
     TaskNotFoundError,
     TransientError,
 )
+from imagebuild.imageformat import HEADER_BYTES, api_input, sniff_format
 from imagebuild.providers.base import Generation, GenerationTask, RequestPath, TaskJournal
 from imagebuild.providers.http import (
     Coalescer,
@@ -69,9 +69,7 @@ INLINE_LIMIT = 64 * 1024
 CONFLICT = "conflictTaskUUID"
 _STATUS_KINDS = {401: "invalidApiKey", 402: "insufficientCredits", 400: "invalidRequest"}
 _IMAGE_FIELDS = ("imageURL", "imageBase64Data", "imageDataURI")
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"))
-# Input formats the API does not take inline, converted to PNG before they leave.
-_CONVERTED_MAGIC = (b"GIF8", b"BM")
+_MEDIA_TYPES = {"PNG": "png", "JPG": "jpeg", "WEBP": "webp"}
 
 
 @dataclass(slots=True)
@@ -231,35 +229,23 @@ def image_source(item: dict[str, Any]) -> ImageSource:
 
 def data_uri(data: bytes, where: RequestPath) -> str:
     """An input image inline, in a format the API takes: jpeg, png or webp."""
-    kind = "webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
-    kind = kind or next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+    kind = _MEDIA_TYPES.get(sniff_format(data[:HEADER_BYTES]) or "")
     if kind is None:
-        raise _not_an_image(where)
+        raise not_an_image(where, "not a PNG, JPEG, WEBP, BMP or GIF image")
     return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def api_image(data: bytes, where: RequestPath) -> bytes:
-    """``data`` as the API takes it: BMP and GIF (its first frame) become PNG, with
-    their transparency; anything else is left for :func:`data_uri` to judge."""
-    if not data.startswith(_CONVERTED_MAGIC):
-        return data
-    from PIL import Image  # only for the rare BMP or GIF input
-
-    buffer = io.BytesIO()
+    """``data`` as the API takes it (BMP and GIF sent as PNG)."""
     try:
-        with Image.open(io.BytesIO(data), formats=("BMP", "GIF")) as image:
-            image.save(buffer, "PNG")
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
-        raise _not_an_image(where) from None
-    return buffer.getvalue()
+        return api_input(data)
+    except ValueError as error:
+        raise not_an_image(where, str(error)) from None
 
 
-def _not_an_image(where: RequestPath) -> InvalidRequestError:
+def not_an_image(where: RequestPath, reason: str) -> InvalidRequestError:
     parameter = ".".join(str(part) for part in where)
-    return InvalidRequestError(
-        f"invalid parameter {parameter}: not a PNG, JPEG, WEBP, BMP or GIF image",
-        parameter=parameter,
-    )
+    return InvalidRequestError(f"invalid parameter {parameter}: {reason}", parameter=parameter)
 
 
 def set_at(request: dict[str, Any], path: RequestPath, value: Any) -> None:
