@@ -56,6 +56,11 @@ def test_ctrl_c_keeps_finished_targets(tmp_path: Path) -> None:
     assert b"Traceback" not in err
     locked = orjson.loads((tmp_path / "imagebuild.lock.json").read_bytes())["targets"]
     assert 4 <= len(locked) < 60
+    # The summary says what was built and what was not started.
+    summary = err.decode().rstrip().splitlines()[-1]
+    assert summary.startswith(f"interrupted; {len(locked)} generated; ")
+    not_started = int(summary.split(" not started")[0].rsplit("; ", 1)[1])
+    assert len(locked) + not_started == 60
     for entry in locked.values():
         path = tmp_path / entry["outputs"][0]["path"]
         with Image.open(path) as image:
