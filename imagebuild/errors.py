@@ -2,6 +2,8 @@
 
     ImageBuildError                 one line for the user, exit code 1
     ├── ManifestError               bad input, located: path:line:col: target NAME: message
+    │   └── StateError              imagebuild's own files (lock, journal, .imagebuild/) are
+    │                               damaged or unwritable; the message says how to repair
     ├── ManifestErrors              several ManifestErrors found in one pass, one line each
     ├── UsageError                  bad command line (exit code 2)
     ├── RefusedError                the build refuses before touching anything
@@ -65,6 +67,12 @@ class ManifestError(ImageBuildError):
             parts.append(f"target {self.target}")
         parts.append(self.message)
         return ": ".join(parts)
+
+
+class StateError(ManifestError):
+    """A lock, journal or state folder that cannot be read or written as it is.
+    Nothing paid for is lost: the message says what to repair and what the
+    next build recovers."""
 
 
 class ManifestErrors(ImageBuildError):

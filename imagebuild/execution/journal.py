@@ -22,7 +22,9 @@ from typing import Any
 
 import orjson
 
+from imagebuild.errors import Location, StateError
 from imagebuild.planning.files import atomic_write, make_state_dir
+from imagebuild.planning.lock import entry_problem
 
 Record = dict[str, Any]
 _OPEN = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
@@ -106,28 +108,44 @@ class Journal:
         self.pending = _without(self.pending, entry.get("fingerprint"))
 
     def replay(self) -> Replay:
-        """What earlier, interrupted builds did; a torn line is ignored."""
+        """What earlier, interrupted builds did. A torn line (a build died
+        writing it) is skipped; a record of the wrong shape is an error, since
+        the journal may hold tasks that were paid for."""
         replay = Replay()
         try:
-            lines = self.path.read_bytes().splitlines()
-        except FileNotFoundError:
+            lines = self.path.read_bytes().split(b"\n")
+        except (FileNotFoundError, NotADirectoryError):
             self._read = True
             return replay
-        for line in lines:
+        except OSError as error:
+            raise self._damaged(1, f"cannot read the journal: {error.strerror}") from None
+        for number, line in enumerate(lines, start=1):
             try:
-                record = orjson.loads(line)
+                record = orjson.loads(line) if line.strip() else None
             except orjson.JSONDecodeError:
                 continue
-            if record.get("event") == "submitted":
+            if record is None:
+                continue
+            problem = _record_problem(record)
+            if problem is not None:
+                raise self._damaged(number, problem)
+            if record["event"] == "submitted":
                 replay.pending[record["taskId"]] = record
-            elif record.get("event") == "refused":
-                replay.pending.pop(record.get("taskId"), None)
-            elif record.get("event") == "built":
+            elif record["event"] == "refused":
+                replay.pending.pop(record["taskId"], None)
+            else:
                 replay.built[record["target"]] = record["entry"]
                 replay.pending = _without(replay.pending, record["entry"].get("fingerprint"))
         self.pending = dict(replay.pending)
         self._read = True
         return replay
+
+    def _damaged(self, line: int, problem: str) -> StateError:
+        return StateError(
+            f"{problem}; the journal lists tasks paid for but not yet in the lock: repair"
+            " the line, or delete the file to give them up",
+            Location(str(self.path), line, 1),
+        )
 
     def sync(self) -> None:
         if self._descriptor is not None:
@@ -141,11 +159,41 @@ class Journal:
             self._descriptor = None
         if not self._read:
             return
-        if self.pending:
-            lines = b"".join(orjson.dumps(record) + b"\n" for record in self.pending.values())
-            atomic_write(self.path, lines)
-        else:
-            self.path.unlink(missing_ok=True)
+        try:
+            if self.pending:
+                lines = b"".join(orjson.dumps(r) + b"\n" for r in self.pending.values())
+                atomic_write(self.path, lines)
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as error:
+            raise StateError(
+                f"cannot compact the journal: {error.strerror or error}; it is intact, and"
+                " the next build reads it as it is",
+                Location(str(self.path), 1, 1),
+            ) from None
+
+
+def _record_problem(record: object) -> str | None:
+    """What makes a journal record unusable, or None."""
+    if not isinstance(record, dict):
+        return "damaged record: not an object"
+    event = record.get("event")
+    if event == "submitted":
+        for key in ("target", "fingerprint", "provider", "taskId"):
+            if not isinstance(record.get(key), str):
+                return f"damaged submitted record: {key} is not a string"
+        seed = record.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            return "damaged submitted record: seed is not an integer"
+        return None
+    if event == "refused":
+        return None if isinstance(record.get("taskId"), str) else "damaged refused record"
+    if event == "built":
+        if not isinstance(record.get("target"), str):
+            return "damaged built record: target is not a string"
+        problem = entry_problem(record.get("entry"))
+        return None if problem is None else f"damaged built record: {problem}"
+    return f"damaged record: unknown event {event!r}"
 
 
 def _without(pending: dict[str, Record], fingerprint: str | None) -> dict[str, Record]:

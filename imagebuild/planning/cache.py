@@ -20,7 +20,16 @@ from typing import Any
 
 import orjson
 
-from imagebuild.planning.files import atomic_copy, atomic_write, make_state_dir
+from imagebuild.errors import ImageBuildError
+from imagebuild.notices import warn
+from imagebuild.planning.files import (
+    DigestMismatch,
+    atomic_copy,
+    atomic_write,
+    make_state_dir,
+    verified_copy,
+)
+from imagebuild.planning.lock import is_sha256
 
 INDEX = "index.log"
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
@@ -43,13 +52,20 @@ class Cache:
         return self.directory / "objects" / digest[:2] / digest
 
     def lookup(self, fingerprint: str) -> dict[str, Any] | None:
-        """The record of a fingerprint whose objects are all present, else None."""
+        """The record of a fingerprint whose objects are all present, at their
+        recorded sizes (an emptied or cut object is a miss), else None."""
         record = self._recorded.get(fingerprint) or self._indexed(fingerprint)
         if record is None:
             return None
-        if all(self._object(output["sha256"]).is_file() for output in record.get("outputs", ())):
-            return record
-        return None
+        for output in record["outputs"]:
+            try:
+                size = self._object(output["sha256"]).stat().st_size
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if size != output.get("size", size):
+                warn(f"cache object {output['sha256']} has the wrong size; it is not used")
+                return None
+        return record
 
     def _indexed(self, fingerprint: str) -> dict[str, Any] | None:
         """The last readable record of ``fingerprint`` in the index, read once."""
@@ -66,9 +82,12 @@ class Cache:
             try:
                 record = orjson.loads(index[start + len(key) : stop if stop >= 0 else None])
             except orjson.JSONDecodeError:
-                record = None
-            if isinstance(record, dict):
-                return record
+                record = None  # a line torn by a crash: an older record may serve
+            if record is not None and record_problem(record) is None:
+                found: dict[str, Any] = record
+                return found
+            if record is not None:
+                warn(f"{self._index_path}: a damaged record of {fingerprint} is skipped")
             end = start
         return None
 
@@ -125,8 +144,33 @@ class Cache:
 
     def restore(self, digest: str, destination: Path) -> None:
         """Copy an object to ``destination`` atomically (a copy, not a link:
-        editing an output must never corrupt the cache)."""
-        atomic_copy(self._object(digest), destination)
+        editing an output must never corrupt the cache), verified against its
+        digest: a damaged object is removed and never becomes an output."""
+        try:
+            verified_copy(self._object(digest), destination, digest)
+        except DigestMismatch:
+            self._object(digest).unlink(missing_ok=True)
+            raise CacheDamagedError(
+                f"cache object {digest} was damaged and is removed; the next build"
+                " generates the target again"
+            ) from None
+
+
+class CacheDamagedError(ImageBuildError):
+    """A cache object no longer holds the bytes it was stored under."""
+
+
+def record_problem(record: object) -> str | None:
+    """What makes a cache record unusable, or None."""
+    if not isinstance(record, dict) or not isinstance(record.get("outputs"), list):
+        return "not a record with outputs"
+    for output in record["outputs"]:
+        if not isinstance(output, dict) or not is_sha256(output.get("sha256")):
+            return "an output without its sha256"
+        size = output.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+            return "an output with a size that is not a number"
+    return None if record["outputs"] else "a record without outputs"
 
 
 def _names_only(line: bytes, keep: set[str]) -> bool:

@@ -9,6 +9,8 @@ import secrets
 import shutil
 from pathlib import Path
 
+from imagebuild.errors import StateError
+
 _CHUNK = 1 << 20
 # Temporary names unique without asking the file system: the process id, a token
 # drawn once (processes on other machines may share a network folder), a counter.
@@ -24,9 +26,15 @@ STATE_GITIGNORE = b"# imagebuild's machine state (caches, journal, staging): not
 
 def make_state_dir(directory: Path) -> Path:
     """``directory``, made with its own ``.gitignore`` if it did not exist."""
-    if not directory.is_dir():
+    if directory.is_dir():
+        return directory
+    try:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / ".gitignore").write_bytes(STATE_GITIGNORE)
+    except (FileExistsError, NotADirectoryError):
+        raise StateError(
+            f"{directory} is not a folder: move it away; imagebuild keeps its state there"
+        ) from None
     return directory
 
 
@@ -65,6 +73,29 @@ def atomic_copy(source: Path, destination: Path) -> None:
     temporary = temporary_beside(destination)
     try:
         shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+class DigestMismatch(ValueError):
+    """A copy's bytes do not have the digest they were stored under."""
+
+
+def verified_copy(source: Path, destination: Path, digest: str) -> None:
+    """Copy ``source`` atomically, checking on the way that its sha256 is
+    ``digest``; on a mismatch nothing is written and ``DigestMismatch`` raised."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_beside(destination)
+    hasher = hashlib.sha256()
+    try:
+        with source.open("rb") as reader, temporary.open("wb") as writer:
+            while chunk := reader.read(_CHUNK):
+                hasher.update(chunk)
+                writer.write(chunk)
+        if hasher.hexdigest() != digest:
+            raise DigestMismatch(f"{source.name} does not hash to its name")
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -12,8 +12,11 @@ from typing import Any
 
 import orjson
 
-from imagebuild.errors import Location, ManifestError
+from imagebuild.errors import Location, ManifestError, StateError
 from imagebuild.planning.files import atomic_write
+
+_REPAIR = "repair the entry or delete it: the next build then restores or rebuilds the target"
+_HEX = frozenset("0123456789abcdef")
 
 LOCK_VERSION = 1
 Entry = dict[str, Any]
@@ -31,21 +34,37 @@ class LockFile:
 
     @classmethod
     def read(cls, path: Path) -> LockFile:
+        shown = str(path)
         try:
-            document = orjson.loads(path.read_bytes())
+            raw = path.read_bytes()
         except FileNotFoundError:
             return cls(path)
+        except IsADirectoryError:
+            raise StateError(
+                "the lock is a folder, not a file: move it away (the journal and the"
+                " cache keep every built result, and the next build writes a new lock)",
+                Location(shown, 1, 1),
+            ) from None
+        except OSError as error:
+            raise StateError(
+                f"cannot read the lock: {error.strerror}", Location(shown, 1, 1)
+            ) from None
+        try:
+            document = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             raise ManifestError(
-                f"lock file is not valid JSON: {error}", Location(str(path), 1, 1)
+                f"lock file is not valid JSON: {error}", Location(shown, 1, 1)
             ) from None
         if not isinstance(document, dict) or document.get("version") != LOCK_VERSION:
-            raise ManifestError(
-                f"lock file version is not {LOCK_VERSION}", Location(str(path), 1, 1)
-            )
+            raise ManifestError(f"lock file version is not {LOCK_VERSION}", Location(shown, 1, 1))
         targets = document.get("targets", {})
         if not isinstance(targets, dict):
-            raise ManifestError("lock file targets must be a mapping", Location(str(path), 1, 1))
+            raise ManifestError("lock file targets must be a mapping", Location(shown, 1, 1))
+        for name, entry in targets.items():
+            problem = entry_problem(entry)
+            if problem is not None:
+                line = _line_of(raw, name)
+                raise StateError(f"{problem}; {_REPAIR}", Location(shown, line, 5), name)
         return cls(path, targets)
 
     def get(self, name: str) -> Entry | None:
@@ -65,6 +84,60 @@ class LockFile:
         return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
     def write(self) -> None:
-        if self.changed:
+        """Write the lock if it changed. A failed write (a full disk) leaves the
+        old lock whole, and the journal holds what the new one would have."""
+        if not self.changed:
+            return
+        try:
             atomic_write(self.path, self.render())
-            self.changed = False
+        except OSError as error:
+            raise StateError(
+                f"cannot write the lock: {error.strerror or error}; the previous lock is"
+                " intact and every finished output is on disk and journaled: the next"
+                " build records them",
+                Location(str(self.path), 1, 1),
+            ) from None
+        self.changed = False
+
+
+def entry_problem(entry: object) -> str | None:
+    """What makes a lock entry unusable, or None: the fields planning and
+    restores read must have their types."""
+    if not isinstance(entry, dict):
+        return "the entry is not an object"
+    outputs = entry.get("outputs")
+    if not isinstance(outputs, list) or not outputs:
+        return "outputs is not a list of outputs"
+    for index, output in enumerate(outputs):
+        if not isinstance(output, dict):
+            return f"outputs[{index}] is not an object"
+        if not isinstance(output.get("path"), str) or not output["path"]:
+            return f"outputs[{index}].path is not a path"
+        if not is_sha256(output.get("sha256")):
+            return f"outputs[{index}].sha256 is not a sha256 digest"
+        size = output.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            return f"outputs[{index}].size is not a size"
+    for key, kind, shown in (
+        ("fingerprint", str, "a string"),
+        ("provider", str, "a string"),
+        ("request", dict, "an object"),
+        ("inputs", dict, "an object"),
+    ):
+        if key in entry and not isinstance(entry[key], kind):
+            return f"{key} is not {shown}"
+    seed = entry.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        return "seed is not an integer"
+    return None
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and _HEX.issuperset(value)
+
+
+def _line_of(raw: bytes, name: str) -> int:
+    """The line of ``name``'s entry in a lock as imagebuild writes it (1 if not found)."""
+    key = b"\n    " + orjson.dumps(name) + b": "
+    found = raw.find(key)
+    return raw.count(b"\n", 0, found) + 2 if found >= 0 else 1

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import orjson
 
+from imagebuild.notices import warn
 from imagebuild.planning.files import atomic_write, hash_file, make_state_dir
+from imagebuild.planning.lock import is_sha256
 
 Stamp = tuple[int, int]
 
@@ -25,7 +27,10 @@ class StatCache:
         self.dirty = False
         try:
             entries = orjson.loads(path.read_bytes())
-        except (FileNotFoundError, orjson.JSONDecodeError):
+        except (FileNotFoundError, NotADirectoryError):
+            entries = {}
+        except (OSError, orjson.JSONDecodeError):
+            warn(f"{path} cannot be read; files are hashed again")
             entries = {}
         # A cache, not a record: anything unreadable is simply rebuilt.
         self.entries = entries if isinstance(entries, dict) else {}
@@ -37,7 +42,9 @@ class StatCache:
         except (FileNotFoundError, NotADirectoryError):
             return None
         known = self.entries.get(relative)
-        if known is not None and known[0] == stat.st_mtime_ns and known[1] == stat.st_size:
+        if known is not None and not _well_formed(known):
+            warn(f"{self.path}: a damaged record of {relative} is skipped (hashed again)")
+        elif known is not None and known[0] == stat.st_mtime_ns and known[1] == stat.st_size:
             return str(known[2])
         digest = hash_file(self.root / relative)
         self.remember(relative, digest)
@@ -51,7 +58,21 @@ class StatCache:
         self.dirty = True
 
     def save(self) -> None:
-        if self.dirty:
+        """Write the digests down; a cache, so a failed write only warns."""
+        if not self.dirty:
+            return
+        try:
             make_state_dir(self.path.parent)
             atomic_write(self.path, orjson.dumps(self.entries))
-            self.dirty = False
+        except OSError as error:
+            warn(f"cannot save {self.path}: {error.strerror or error}; files are hashed again")
+        self.dirty = False
+
+
+def _well_formed(known: object) -> bool:
+    return (
+        isinstance(known, list)
+        and len(known) == 3
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in known[:2])
+        and is_sha256(known[2])
+    )

@@ -86,13 +86,25 @@ def choose_url(
 
 
 class Redactor:
-    """Strips a secret from text that came from outside (server messages)."""
+    """Strips a secret from what came from outside: a server may echo the key
+    in any field of any answer (an error's message, parameter or code, a
+    result's ids), and what it sends may be printed or stored."""
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
 
     def __call__(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
+
+    def deep(self, value: Any) -> Any:
+        """``value`` with the secret removed from every string in it, keys too."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.deep(item) for item in value]
+        if isinstance(value, dict):
+            return {self.deep(key): self.deep(item) for key, item in value.items()}
+        return value
 
 
 # -- pacing and pools -----------------------------------------------------------
@@ -699,6 +711,16 @@ class HttpProvider:
     async def aclose(self) -> None:
         await self._api.aclose()
         await self._downloader.aclose()
+
+    async def _exchange(
+        self, method: str, url: str, *, payload: Any = None, shield: bool = False
+    ) -> Reply:
+        """One API exchange, the answer cleaned of the credential before anything
+        reads it."""
+        reply = await exchange(
+            self._api, method, url, service=self.service, payload=payload, shield=shield
+        )
+        return Reply(reply.status, self._redact.deep(reply.body))
 
     async def _generate(self, task: GenerationTask, journal: TaskJournal) -> Generation:
         raise NotImplementedError

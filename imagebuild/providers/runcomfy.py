@@ -42,10 +42,8 @@ from imagebuild.providers.base import Generation, GenerationTask, TaskJournal
 from imagebuild.providers.http import (
     HttpProvider,
     ImageSource,
-    Redactor,
     Reply,
     RequestFailed,
-    exchange,
     materialise,
     with_retries,
 )
@@ -93,12 +91,12 @@ def error_message(body: Any) -> str | None:
     return None
 
 
-def check_reply(reply: Reply, redact: Redactor, request_id: str | None = None) -> dict[str, Any]:
+def check_reply(reply: Reply, request_id: str | None = None) -> dict[str, Any]:
     """The answer's body, or the error its code and status name."""
     code = error_code(reply.body)
     if reply.ok and code is None and isinstance(reply.body, dict):
         return reply.body
-    message = redact(error_message(reply.body) or f"HTTP {reply.status}")
+    message = error_message(reply.body) or f"HTTP {reply.status}"
     raise classify(code, reply.status, message, request_id)
 
 
@@ -170,15 +168,13 @@ class RunComfyProvider(HttpProvider):
         url = f"{self.settings.url}/v1/models/{model}"
 
         async def attempt() -> Reply:
-            return await exchange(
-                self._api, "POST", url, service=SERVICE, payload=body, shield=True
-            )
+            return await self._exchange("POST", url, payload=body, shield=True)
 
         try:
             reply = await with_retries(self.settings.retry, attempt, idempotent=False)
         except RequestFailed as error:
             raise self._lost(str(error)) from None
-        request_id = check_reply(reply, self._redact).get("request_id")
+        request_id = check_reply(reply).get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise self._lost(f"{SERVICE} accepted the submit without a request_id")
         return request_id
@@ -222,15 +218,15 @@ class RunComfyProvider(HttpProvider):
             if outcome in PENDING:
                 progress.status = outcome
                 continue
-            message = self._redact(failure_message(result))
+            message = failure_message(result)
             raise ProviderError(f"{SERVICE}: request {request_id} {outcome}: {message}")
 
     async def _get(self, request_id: str, what: str) -> dict[str, Any]:
         url = f"{self.settings.url}/v1/requests/{request_id}/{what}"
 
         async def attempt() -> dict[str, Any]:
-            reply = await exchange(self._api, "GET", url, service=SERVICE)
-            return check_reply(reply, self._redact, request_id)
+            reply = await self._exchange("GET", url)
+            return check_reply(reply, request_id)
 
         return await with_retries(self.settings.retry, attempt)
 
@@ -239,6 +235,6 @@ class RunComfyProvider(HttpProvider):
         url = f"{self.settings.url}/v1/requests/{request_id}/cancel"
         with anyio.move_on_after(CANCEL_TIMEOUT, shield=True):
             try:
-                await exchange(self._api, "POST", url, service=SERVICE)
+                await self._exchange("POST", url)
             except ProviderError:
                 return

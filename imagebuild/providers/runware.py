@@ -47,12 +47,10 @@ from imagebuild.providers.http import (
     Coalescer,
     HttpProvider,
     ImageSource,
-    Redactor,
     Reply,
     RequestFailed,
     SingleFlight,
     decode_base64,
-    exchange,
     gather,
     materialise,
     with_retries,
@@ -130,12 +128,12 @@ def _errors_of(body: Any) -> list[dict[str, Any]]:
     return []
 
 
-def classify(error: dict[str, Any], status: int, redact: Redactor) -> ProviderError:
+def classify(error: dict[str, Any], status: int) -> ProviderError:
     """The exception for one task's error. The code decides; the HTTP status only
     when there is no code, because one answer carries the errors of several
     tasks under a single status (the first error's, when all failed)."""
     code = str(error.get("code") or "")
-    message = redact(str(error.get("message") or error.get("error") or code or f"HTTP {status}"))
+    message = str(error.get("message") or error.get("error") or code or f"HTTP {status}")
     parameter = error.get("parameter")
     kind = code or _STATUS_KINDS.get(status, "")
     if kind == "invalidApiKey":
@@ -154,10 +152,10 @@ def classify(error: dict[str, Any], status: int, redact: Redactor) -> ProviderEr
     return ProviderError(f"{SERVICE}: {message}{suffix}")
 
 
-def raise_failure(reply: TaskReply, redact: Redactor) -> None:
+def raise_failure(reply: TaskReply) -> None:
     failures = reply.failures()
     if failures:
-        raise classify(failures[0], reply.status, redact)
+        raise classify(failures[0], reply.status)
 
 
 # Images up to this many pixels come inline with the poll that finds them
@@ -306,7 +304,7 @@ class RunwareProvider(HttpProvider):
             reply = await self._batches.call(payload)
             if reply.conflict:
                 return TaskReply(reply.status, sent=reply.sent)
-            raise_failure(reply, self._redact)
+            raise_failure(reply)
             if not reply.items:
                 raise RequestFailed(f"{SERVICE} did not acknowledge task {payload['taskUUID']}")
             return reply
@@ -339,7 +337,7 @@ class RunwareProvider(HttpProvider):
 
         async def attempt() -> list[dict[str, Any]]:
             reply = await self._batches.call(poll)
-            raise_failure(reply, self._redact)
+            raise_failure(reply)
             return reply.items
 
         return await with_retries(self.settings.retry, attempt)
@@ -372,7 +370,7 @@ class RunwareProvider(HttpProvider):
             (reply,) = await self._post(
                 [{"taskType": "imageUpload", "taskUUID": str(uuid4()), "image": uri}]
             )
-            raise_failure(reply, self._redact)
+            raise_failure(reply)
             for item in reply.items:
                 if isinstance(item.get("imageUUID"), str):
                     return str(item["imageUUID"])
@@ -383,7 +381,7 @@ class RunwareProvider(HttpProvider):
     async def _post(self, tasks: list[dict[str, Any]]) -> list[TaskReply]:
         self.tasks_sent += len(tasks)
         sent = anyio.current_time()
-        reply = await exchange(self._api, "POST", self.settings.url, service=SERVICE, payload=tasks)
+        reply = await self._exchange("POST", self.settings.url, payload=tasks)
         replies = split_replies(reply, [str(task["taskUUID"]) for task in tasks])
         for task_reply in replies:
             task_reply.sent = sent

@@ -445,8 +445,7 @@ def test_missing_credentials_are_all_reported_at_their_targets(
     monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
     monkeypatch.delenv("RUNCOMFY_API_TOKEN", raising=False)
     project.write(
-        PAID
-        + "  - name: comfy\n    model: imagineart/imagineart-1.5-preview/text-to-image\n"
+        PAID + "  - name: comfy\n    model: imagineart/imagineart-1.5-preview/text-to-image\n"
         "    prompt: a fox\n"
     )
     result = project.run("build")

@@ -27,7 +27,7 @@ from imagebuild.errors import (
     TransientError,
 )
 from imagebuild.providers.base import Generation, GenerationTask
-from imagebuild.providers.http import Redactor, Reply
+from imagebuild.providers.http import Reply
 from imagebuild.providers.runware import (
     INLINE_LIMIT,
     ResultSet,
@@ -175,26 +175,22 @@ def test_older_answer_shapes_are_accepted() -> None:
     (bare,) = split_replies(Reply(200, [{"type": "imageInference", "taskUUID": "a"}]), ["a"])
     assert bare.items == [{"type": "imageInference", "taskUUID": "a"}]
     (html,) = split_replies(Reply(401, None), ["a"])
-    assert isinstance(classify(html.errors[0], 401, Redactor(KEY)), AuthenticationError)
+    assert isinstance(classify(html.errors[0], 401), AuthenticationError)
 
 
 def test_error_codes_beat_the_shared_http_status() -> None:
-    redact = Redactor(KEY)
     sibling = {"code": "invalidParameter", "parameter": "width", "message": "width: 100"}
-    error = classify(sibling, 402, redact)
+    error = classify(sibling, 402)
     assert isinstance(error, InvalidRequestError)
     assert error.parameter == "width"
     assert str(error) == "invalid parameter width: width: 100"
-    assert isinstance(
-        classify({"code": "insufficientCredits"}, 400, redact), InsufficientCreditsError
-    )
-    refused = classify({"code": "invalidApiKey", "message": f"bad key {KEY}"}, 401, redact)
+    assert isinstance(classify({"code": "insufficientCredits"}, 400), InsufficientCreditsError)
+    refused = classify({"code": "invalidApiKey", "message": f"bad key {KEY}"}, 401)
     assert str(refused) == "Runware rejected the API key (RUNWARE_API_KEY)"
     assert isinstance(
-        classify({"code": "taskNotFound", "parameter": "taskUUID"}, 400, redact), TaskNotFoundError
+        classify({"code": "taskNotFound", "parameter": "taskUUID"}, 400), TaskNotFoundError
     )
-    assert isinstance(classify({"code": "timeoutProvider"}, 200, redact), TransientError)
-    assert KEY not in str(classify({"message": f"echo {KEY}"}, 500, redact))
+    assert isinstance(classify({"code": "timeoutProvider"}, 200), TransientError)
 
 
 def test_results_are_deduplicated_and_ordered() -> None:
