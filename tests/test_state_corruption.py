@@ -6,6 +6,9 @@ traceback; nothing built is lost; and the next build recovers."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -188,3 +191,45 @@ def test_a_flipped_bit_never_becomes_an_output(project: Project) -> None:
     report = project.build()
     assert report["summary"]["generated"] == 1
     assert project.run("build", "--frozen").code == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file size limits are a POSIX resource")
+def test_a_lock_that_cannot_be_written_loses_nothing(project: Project) -> None:
+    """The disk refuses the lock (a size limit stands in for a full disk: the
+    same failed write, arranged without privileges): one clear line, the old
+    lock intact, the new output on disk and journaled, and the next build
+    records it without generating anything."""
+    long_prompt = "a very detailed prompt " * 120
+    many = "\n".join(f"  - {{name: t{n}, prompt: '{long_prompt} {n}'}}" for n in range(40))
+    project.write(MANIFEST.split("targets:")[0] + "targets:\n" + many + "\n")
+    project.build()
+    old_lock = project.lock.read_bytes()
+    assert len(old_lock) > 100_000
+    project.write(project.manifest.read_text().replace(f"{long_prompt} 7'", "changed'"))
+
+    def limited() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    failed = subprocess.run(
+        [sys.executable, "-m", "imagebuild", "build"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        check=False,
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert (
+        "imagebuild.lock.json:1:1: cannot write the lock: File too large; the previous lock"
+        " is intact" in failed.stderr
+    )
+    assert project.lock.read_bytes() == old_lock
+    assert (project.root / ".imagebuild/imagebuild.journal").is_file()
+    recovered = project.build()
+    assert recovered["summary"]["generated"] == 0
+    assert recovered["summary"]["kept"] == 40
+    assert project.locked()["t7"]["request"]["positivePrompt"] == "changed"
