@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
+from imagebuild.confinement import INPUT_ROOTS_ENV, Confinement
 from imagebuild.errors import ManifestError, collected, unknown_name
 from imagebuild.manifest.expand import Manifest, TargetSpec
 from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
@@ -105,9 +106,12 @@ def resolve_targets(
     """Every target of the manifest; all problems are reported together."""
     targets: list[Target] = []
     errors: list[ManifestError] = []
+    confinement = Confinement(manifest.root)
     for spec in manifest.targets:
         try:
-            targets.append(_Resolver(manifest, spec).resolve(registry, provider_override))
+            targets.append(
+                _Resolver(manifest, spec, confinement).resolve(registry, provider_override)
+            )
         except ManifestError as error:
             errors.append(error)
     if errors:
@@ -185,9 +189,10 @@ def _walk(
 
 
 class _Resolver:
-    def __init__(self, manifest: Manifest, spec: TargetSpec) -> None:
+    def __init__(self, manifest: Manifest, spec: TargetSpec, confinement: Confinement) -> None:
         self.manifest = manifest
         self.spec = spec
+        self.confinement = confinement
 
     def error(self, message: str, field: RequestPath = ()) -> ManifestError:
         return self.manifest.target_error(self.spec, message, field)
@@ -381,6 +386,11 @@ class _Resolver:
         normal = posixpath.normpath(path.replace("\\", "/"))
         if normal.startswith(("/", "../")) or normal in ("..", "."):
             raise self.error(f"output '{path}' escapes the manifest folder", ("output",))
+        if not self.confinement.writable(self.manifest.root / normal):
+            raise self.error(
+                f"output '{path}' escapes the manifest folder through a symlinked folder",
+                ("output",),
+            )
         return normal
 
     def _inputs(
@@ -398,7 +408,14 @@ class _Resolver:
                 references[path] = Reference(value)
             elif isinstance(value, str) and not _REMOTE_IMAGE.match(value):
                 relative = os.path.normpath(value)
-                if not (self.manifest.root / relative).is_file():
+                file = self.manifest.root / relative
+                if not self.confinement.readable(file):
+                    raise self.error(
+                        f"input {value} is outside the manifest's folder (and outside"
+                        f" {INPUT_ROOTS_ENV}, the folders a build may also read from)",
+                        path,
+                    )
+                if not file.is_file():
                     raise self.error(f"input file not found: {value}", path)
                 inputs[path] = PurePosixPath(relative).as_posix()
         return inputs, references

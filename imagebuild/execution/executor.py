@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
+from imagebuild.confinement import Confinement
 from imagebuild.errors import (
     AuthenticationError,
     ImageBuildError,
@@ -136,6 +137,7 @@ class Executor:
         self.known: dict[str, list[str] | None] = {}
         self.done: dict[str, anyio.Event] = {}
         self._recorders = anyio.CapacityLimiter(RECORDING_THREADS)
+        self._confinement = Confinement(store.root)
 
     async def run(self, steps: list[Step]) -> list[Outcome]:
         work = [step for step in steps if step.action is not Action.KEEP]
@@ -346,24 +348,16 @@ class Executor:
             raise
 
     def _record_generation(self, step: Step, generation: Generation) -> None:
-        outputs = []
+        """Into the cache first, record and all, then into place: a result that
+        cannot be written where the manifest says (a full disk, a folder made a
+        symlink) is still paid for and kept, and the next build restores it."""
+        images = [in_format(made, step.target.output_format) for made in generation.images]
+        digests = [self._store_object(image) for image in images]
         request_seed = step.request.get("seed")
-        for path, made in zip(step.target.outputs, generation.images, strict=True):
-            destination = self.store.root / path
-            image = in_format(made, step.target.output_format)
-            if image.data is not None:
-                digest = digest_bytes(image.data)
-                self.store.cache.store(digest, image.data)
-                stat = atomic_write(destination, image.data)
-            else:
-                assert image.staged is not None
-                digest = hash_file(image.staged)
-                self.store.cache.store_file(digest, image.staged)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                image.staged.replace(destination)
-                stat = destination.stat()
-            self.store.stats.remember(path, digest, stat)
-            output: dict[str, Any] = {"sha256": digest, "size": stat.st_size}
+        outputs = []
+        for image, digest in zip(images, digests, strict=True):
+            size = len(image.data) if image.data is not None else _staged(image).stat().st_size
+            output: dict[str, Any] = {"sha256": digest, "size": size}
             for key, value in (
                 ("imageUUID", image.image_uuid),
                 ("seed", image.seed if image.seed is not None else request_seed),
@@ -382,7 +376,25 @@ class Executor:
             if value is not None:
                 record[key] = value
         self.store.cache.record(step.fingerprint, record)
+        for path, image, digest in zip(step.target.outputs, images, digests, strict=True):
+            destination = self._destination(path)
+            if image.data is not None:
+                stat = atomic_write(destination, image.data)
+            else:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                _staged(image).replace(destination)
+                stat = destination.stat()
+            self.store.stats.remember(path, digest, stat)
         self._record(step, record)
+
+    def _store_object(self, image: GeneratedImage) -> str:
+        if image.data is not None:
+            digest = digest_bytes(image.data)
+            self.store.cache.store(digest, image.data)
+        else:
+            digest = hash_file(_staged(image))
+            self.store.cache.store_file(digest, _staged(image))
+        return digest
 
     async def _restore(self, step: Step) -> None:
         with anyio.CancelScope(shield=True):
@@ -391,9 +403,17 @@ class Executor:
     def _restore_files(self, step: Step) -> None:
         assert step.cached is not None
         for path, output in zip(step.target.outputs, step.cached["outputs"], strict=True):
-            self.store.cache.restore(output["sha256"], self.store.root / path)
+            self.store.cache.restore(output["sha256"], self._destination(path))
             self.store.stats.remember(path, output["sha256"])
         self._record(step, step.cached)
+
+    def _destination(self, path: str) -> Path:
+        """Where an output goes, checked again as it is written: a folder made a
+        symlink since planning must not lead a write outside the manifest's folder."""
+        destination = self.store.root / path
+        if not self._confinement.writable(destination):
+            raise ImageBuildError(f"output {path} now leads outside the manifest folder")
+        return destination
 
     def _record(self, step: Step, record: dict[str, Any]) -> None:
         entry = lock_entry(step, record)
@@ -458,6 +478,11 @@ def lock_entry(step: Step, record: dict[str, Any]) -> Entry:
     if step.input_digests:
         entry["inputs"] = step.input_digests
     return entry
+
+
+def _staged(image: GeneratedImage) -> Path:
+    assert image.staged is not None
+    return image.staged
 
 
 def _same_result(old: Entry, new: Entry) -> bool:

@@ -331,7 +331,11 @@ def test_every_cost_that_may_have_been_billed_is_in_the_summary(
     assert code == 1
     assert first["failed"] and first["owed"], first
     billed = runware.stats.snapshot()["billed_cost"]
-    assert first["cost"] + first["possiblyBilled"] == pytest.approx(billed)
+    # Nothing billed is missing from the summary; an answer lost before the
+    # server took the task is counted as possibly billed, as a client must.
+    assert first["cost"] == pytest.approx(0.03 * first["generated"])
+    assert first["cost"] <= billed + 1e-9
+    assert billed <= first["cost"] + first["possiblyBilled"] + 1e-9
 
     runware.faults = Faults(latency=0.05)
     code, second = build_json(project)
