@@ -183,6 +183,30 @@ def _collect_paid(plan: Plan, collectable: dict[str, dict[str, Any]]) -> None:
             step.collect(record["taskId"])
 
 
+def stranded(session: Session, plan: Plan, recorded: Recorded) -> list[str]:
+    """Paid tasks in the journal that this plan does not collect, each said in
+    a line: they stay journaled until a build of their target collects them."""
+    planned = {step.fingerprint for step in plan.steps}
+    selected = {target.name for target in session.targets}
+    lines = []
+    for fingerprint, record in sorted(recorded.collectable.items()):
+        if fingerprint in planned:
+            continue
+        name = record["target"]
+        why = (
+            "its request changed since; reverting the change collects it"
+            if name in selected
+            else "build the target to collect it"
+            if name in session.all_names
+            else "the target left the manifest"
+        )
+        lines.append(
+            f"{session.manifest.display}: target {name}: task {record['taskId']}, paid by an"
+            f" interrupted build, waits in the journal: {why}"
+        )
+    return lines
+
+
 def preview_plan(
     session: Session, stats: StatCache, *, force: bool = False, reseed: bool = False
 ) -> Plan:

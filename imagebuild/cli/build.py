@@ -25,7 +25,7 @@ from imagebuild.errors import (
     UsageError,
     collected,
 )
-from imagebuild.pipeline import Session, open_session, plan_session, read_recorded
+from imagebuild.pipeline import Session, open_session, plan_session, read_recorded, stranded
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
 from imagebuild.providers.settings import CREDENTIAL_VARIABLES
@@ -229,6 +229,8 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         )
         check_cost(plan, arguments.max_cost, allow_unknown=arguments.allow_unknown_cost)
         check_credentials(session, plan)
+        for line in stranded(session, plan, recorded):
+            print(line, file=sys.stderr)
         refresh_kept(plan, lock)
         from imagebuild.execution.executor import Executor, Store
 

@@ -436,3 +436,25 @@ def test_a_runcomfy_result_is_converted_to_the_outputs_format(
     (step,) = project.plan()["targets"]
     assert step["action"] == "generate", "another format is another image"
     assert "outputFormat changed JPG -> WEBP" in step["reasons"]
+
+
+def test_a_paid_task_the_plan_does_not_collect_is_reported(
+    project: Project, runware: RunwareEmulator
+) -> None:
+    text = PRICED.format(side=2048, numbers="1")
+    project.write(text)
+    runware.faults = Faults(latency=0.05, fail_rate=1.0, kinds=("truncate",))
+    assert build_json(project)[1]["owed"] == 1
+    runware.faults = Faults(latency=0.05)
+    project.write(text.replace("priced poster", "another poster"))
+    result = project.run("build")
+    assert result.code == 0
+    assert (
+        "target p-1: task " in result.err
+        and "paid by an interrupted build, waits in the journal: its request changed since;"
+        " reverting the change collects it" in result.err
+    )
+    project.write(text)
+    code, reverted = build_json(project)
+    assert (code, reverted["generated"]) == (0, 1)
+    assert runware.stats.billed == 2, "the first task was collected on the revert"
