@@ -12,6 +12,7 @@ replaced, not followed.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,19 +27,21 @@ class Confinement:
             self.root,
             *(Path(folder).resolve() for folder in extra.split(os.pathsep) if folder),
         )
+        self._manifest_folder = root
         # Ten thousand outputs share a few folders: each is resolved once.
-        self._writable_folders: dict[Path, bool] = {}
+        self._writable_folders: dict[str, bool] = {}
 
     def readable(self, path: Path) -> bool:
         """Whether ``path``, symlinks followed, lies in a folder inputs may come from."""
         real = path.resolve()
         return any(real.is_relative_to(folder) for folder in self.input_roots)
 
-    def writable(self, path: Path) -> bool:
-        """Whether writing ``path`` (a file replaced atomically beside itself)
-        stays inside the manifest's folder."""
-        folder = path.parent
+    def writable(self, relative: str) -> bool:
+        """Whether writing ``relative`` (a posix path from the manifest's folder,
+        replaced atomically beside itself) stays inside the manifest's folder."""
+        folder = posixpath.dirname(relative)
         known = self._writable_folders.get(folder)
         if known is None:
-            known = self._writable_folders[folder] = folder.resolve().is_relative_to(self.root)
+            real = (self._manifest_folder / folder).resolve()
+            known = self._writable_folders[folder] = real.is_relative_to(self.root)
         return known

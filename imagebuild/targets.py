@@ -386,7 +386,7 @@ class _Resolver:
         normal = posixpath.normpath(path.replace("\\", "/"))
         if normal.startswith(("/", "../")) or normal in ("..", "."):
             raise self.error(f"output '{path}' escapes the manifest folder", ("output",))
-        if not self.confinement.writable(self.manifest.root / normal):
+        if not self.confinement.writable(normal):
             raise self.error(
                 f"output '{path}' escapes the manifest folder through a symlinked folder",
                 ("output",),

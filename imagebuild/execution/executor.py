@@ -410,10 +410,9 @@ class Executor:
     def _destination(self, path: str) -> Path:
         """Where an output goes, checked again as it is written: a folder made a
         symlink since planning must not lead a write outside the manifest's folder."""
-        destination = self.store.root / path
-        if not self._confinement.writable(destination):
+        if not self._confinement.writable(path):
             raise ImageBuildError(f"output {path} now leads outside the manifest folder")
-        return destination
+        return self.store.root / path
 
     def _record(self, step: Step, record: dict[str, Any]) -> None:
         entry = lock_entry(step, record)
