@@ -162,7 +162,13 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         from imagebuild.execution.executor import Executor, Store
 
         store = Store(
-            session.manifest.root, lock, stats, cache, journal, workspace.state_dir / "staging"
+            session.manifest.root,
+            lock,
+            stats,
+            cache,
+            journal,
+            workspace.state_dir / "staging",
+            session.manifest.path,
         )
         executor = Executor(
             store,

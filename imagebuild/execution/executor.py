@@ -30,8 +30,9 @@ from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
 from imagebuild.planning.fingerprint import digest_bytes
 from imagebuild.planning.lock import Entry, LockFile
-from imagebuild.planning.plan import Action, Planner, Step
+from imagebuild.planning.plan import Action, Planner, Step, content_digests
 from imagebuild.planning.statcache import StatCache
+from imagebuild.provenance.stamp import origin_of, stamp
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, Provider
 from imagebuild.targets import Reference, Target
 
@@ -77,6 +78,8 @@ class Store:
     cache: Cache
     journal: Journal
     staging: Path
+    # The manifest file, which every output's provenance names.
+    manifest: Path | None = None
 
 
 # Recording is a few small file writes per image. Run in anyio's default pool
@@ -180,7 +183,7 @@ class Executor:
             self.outcomes[step.name] = outcome
             if outcome.status == "ok":
                 entry = self.store.lock.get(step.name)
-                self.known[step.name] = [o["sha256"] for o in entry["outputs"]] if entry else None
+                self.known[step.name] = content_digests(entry["outputs"]) if entry else None
             self.progress.finished(outcome)
         finally:
             self.done[step.name].set()
@@ -310,8 +313,17 @@ class Executor:
         return await provider.generate(task, _SeedJournal(self.store.journal, task.request))
 
     def _record_generation(self, step: Step, generation: Generation) -> None:
+        source = (
+            self._upstream_file(step.target.references[("from",)]) if step.target.derived else None
+        )
         outputs = []
-        for path, image in zip(step.target.outputs, generation.images, strict=True):
+        for index, (path, delivered) in enumerate(
+            zip(step.target.outputs, generation.images, strict=True), start=1
+        ):
+            stamped = stamp(
+                delivered, origin_of(step, generation, index, self.store.manifest, source)
+            )
+            image = stamped.image
             destination = self.store.root / path
             if image.data is not None:
                 digest = digest_bytes(image.data)
@@ -326,6 +338,8 @@ class Executor:
                 stat = destination.stat()
             self.store.stats.remember(path, digest, stat)
             output: dict[str, Any] = {"sha256": digest, "size": stat.st_size}
+            if stamped.content != digest:
+                output["content"] = stamped.content
             if image.image_uuid:
                 output["imageUUID"] = image.image_uuid
             outputs.append(output)
