@@ -1,4 +1,4 @@
-"""The command line: ``imagebuild validate|plan|build|graph|emulate``, one module per command."""
+"""The command line: ``imagebuild validate|plan|build|graph|show|emulate``, a module per command."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from imagebuild import __version__
-from imagebuild.cli import build, emulate, graph, plan, validate
+from imagebuild.cli import build, emulate, graph, plan, show, validate
 from imagebuild.errors import ImageBuildError
 
-COMMANDS = (validate, plan, build, graph, emulate)
+COMMANDS = (validate, plan, build, graph, show, emulate)
 
 
 def parser() -> argparse.ArgumentParser:
