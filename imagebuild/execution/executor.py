@@ -320,9 +320,15 @@ class Executor:
         for index, (path, delivered) in enumerate(
             zip(step.target.outputs, generation.images, strict=True), start=1
         ):
-            stamped = stamp(
-                delivered, origin_of(step, generation, index, self.store.manifest, source)
+            origin = origin_of(
+                step,
+                index,
+                delivered,
+                task_id=generation.task_id,
+                manifest=self.store.manifest,
+                source=source,
             )
+            stamped = stamp(delivered, origin)
             image = stamped.image
             destination = self.store.root / path
             if image.data is not None:

@@ -27,23 +27,31 @@ from imagebuild.provenance.containers import container_of
 from imagebuild.provenance.metadata import Metadata
 from imagebuild.provenance.origin import DERIVED, Origin, has_type
 from imagebuild.provenance.reading import origin_in
-from imagebuild.providers.base import GeneratedImage, Generation
+from imagebuild.providers.base import GeneratedImage
 
 
 @dataclass(frozen=True, slots=True)
 class Stamped:
+    """The image to record, and the sha256 of the image as delivered."""
+
     image: GeneratedImage
     content: str
 
 
 def origin_of(
-    step: Step, generation: Generation, index: int, manifest: Path | None, source: Path | None
+    step: Step,
+    index: int,
+    image: GeneratedImage,
+    *,
+    task_id: str | None,
+    manifest: Path | None,
+    source: Path | None,
 ) -> Origin:
-    """Output ``index`` (from 1) of ``step``. ``source`` is a derived target's
-    input file, whose own origin the new one carries."""
+    """Output ``index`` (from 1) of ``step``, delivered as ``image`` by the
+    task ``task_id``. ``source`` is a derived target's input file, whose own
+    origin the new one carries."""
     target = step.target
     request = step.request
-    image = generation.images[index - 1]
     width, height = _size(image) or (None, None)
     common: dict[str, Any] = {
         "target": target.name,
@@ -74,7 +82,7 @@ def origin_of(
         cfg_scale=_typed(request.get("CFGScale"), float),
         strength=_typed(request.get("strength"), float),
         clip_skip=_typed(request.get("clipSkip"), int),
-        task_uuid=generation.task_id,
+        task_uuid=task_id,
         image_uuid=image.image_uuid,
         preview=_is_preview(step),
         **common,

@@ -11,7 +11,7 @@ from imagebuild.planning.plan import Step
 from imagebuild.provenance.origin import DERIVED
 from imagebuild.provenance.reading import origin_in, read_image
 from imagebuild.provenance.stamp import manifest_label, origin_of, stamp
-from imagebuild.providers.base import GeneratedImage, Generation
+from imagebuild.providers.base import GeneratedImage
 from tests.conftest import Project
 from tests.provenance.conftest import IMAGES, ORIGIN, embedded, found, pixels
 
@@ -49,7 +49,7 @@ def planned(project: Project) -> dict[str, Step]:
 def test_the_origin_of_a_generated_output(project: Project) -> None:
     step = planned(project)["hero"]
     image = GeneratedImage(data=IMAGES["png"](), image_uuid="img-1", seed=1234)
-    origin = origin_of(step, Generation([image], task_id="task-1"), 1, project.manifest, None)
+    origin = origin_of(step, 1, image, task_id="task-1", manifest=project.manifest, source=None)
     assert origin.to_json() == {
         "target": "hero",
         "provider": "runware",
@@ -76,13 +76,16 @@ def test_the_origin_of_a_derived_output_carries_its_source(project: Project) -> 
     upstream = project.root / "out/hero.png"
     upstream.parent.mkdir()
     upstream.write_bytes(embedded(IMAGES["png"]()))
-    generation = Generation([GeneratedImage(data=IMAGES["webp-lossy"]())])
-    origin = origin_of(steps["hero-small"], generation, 1, None, upstream)
+    derived = GeneratedImage(data=IMAGES["webp-lossy"]())
+    origin = origin_of(
+        steps["hero-small"], 1, derived, task_id=None, manifest=None, source=upstream
+    )
     assert (origin.provider, origin.source, origin.upstream) == (DERIVED, "hero", ORIGIN)
     assert origin.transform == [{"resize": {"width": 48, "height": 32}}]
     assert (origin.manifest, origin.task_uuid) == (None, None)
     upstream.write_bytes(IMAGES["png"]())
-    assert origin_of(steps["hero-small"], generation, 1, None, upstream).upstream is None
+    again = origin_of(steps["hero-small"], 1, derived, task_id=None, manifest=None, source=upstream)
+    assert again.upstream is None
 
 
 def test_bytes_are_stamped_and_their_delivered_digest_kept() -> None:
