@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from imagebuild.pipeline import open_session, plan_session
+from imagebuild.pipeline import open_session
 from imagebuild.planning.lock import LockFile
-from imagebuild.planning.plan import Step
+from imagebuild.planning.plan import PlanOptions, Step, make_plan
 from imagebuild.provenance.origin import DERIVED
 from imagebuild.provenance.reading import origin_in, read_image
 from imagebuild.provenance.stamp import manifest_label, origin_of, stamp
@@ -40,8 +40,9 @@ def planned(project: Project) -> dict[str, Step]:
     project.write(MANIFEST)
     session = open_session("imagebuild.yaml")
     workspace = session.workspace
-    _, plan = plan_session(
-        session, LockFile.read(workspace.lock_path), workspace.stat_cache(), workspace.cache()
+    lock = LockFile.read(workspace.lock_path)
+    plan = make_plan(
+        session.targets, lock, workspace.stat_cache(), workspace.cache(), PlanOptions()
     )
     return {step.name: step for step in plan.steps}
 
