@@ -241,6 +241,7 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             cache,
             recorded.journal,
             workspace.state_dir / "staging",
+            session.manifest.path,
         )
         executor = Executor(
             store,

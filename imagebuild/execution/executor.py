@@ -35,8 +35,9 @@ from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
 from imagebuild.planning.fingerprint import digest_bytes
 from imagebuild.planning.lock import Entry, LockFile
-from imagebuild.planning.plan import Action, Planner, Step
+from imagebuild.planning.plan import Action, Planner, Step, content_digests
 from imagebuild.planning.statcache import StatCache
+from imagebuild.provenance.stamp import origin_of, stamp
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, Provider
 from imagebuild.targets import Reference, Target
 
@@ -93,6 +94,8 @@ class Store:
     cache: Cache
     journal: Journal
     staging: Path
+    # The manifest file, which every output's provenance names.
+    manifest: Path | None = None
 
 
 # Recording is a few small file writes per image. Run in anyio's default pool
@@ -201,7 +204,7 @@ class Executor:
             self.outcomes[step.name] = outcome
             if outcome.status == "ok":
                 entry = self.store.lock.get(step.name)
-                self.known[step.name] = [o["sha256"] for o in entry["outputs"]] if entry else None
+                self.known[step.name] = content_digests(entry["outputs"]) if entry else None
             self.progress.finished(outcome)
         finally:
             self.done[step.name].set()
@@ -348,17 +351,40 @@ class Executor:
             raise
 
     def _record_generation(self, step: Step, generation: Generation) -> None:
-        """Into the cache first, record and all, then into place: a result that
-        cannot be written where the manifest says (a full disk, a folder made a
-        symlink) is still paid for and kept, and the next build restores it."""
-        images = [in_format(made, step.target.output_format) for made in generation.images]
+        """Stamped with their origin, into the cache first, record and all, then
+        into place: a result that cannot be written where the manifest says (a
+        full disk, a folder made a symlink) is still paid for and kept, and the
+        next build restores it."""
+        source = (
+            self._upstream_file(step.target.references[("from",)]) if step.target.derived else None
+        )
+        stamped = [
+            stamp(
+                delivered,
+                origin_of(
+                    step,
+                    index,
+                    delivered,
+                    task_id=generation.task_id,
+                    manifest=self.store.manifest,
+                    source=source,
+                ),
+            )
+            for index, delivered in enumerate(
+                (in_format(made, step.target.output_format) for made in generation.images),
+                start=1,
+            )
+        ]
+        images = [item.image for item in stamped]
         digests = [self._store_object(image) for image in images]
         request_seed = step.request.get("seed")
         outputs = []
-        for image, digest in zip(images, digests, strict=True):
+        for item, digest in zip(stamped, digests, strict=True):
+            image = item.image
             size = len(image.data) if image.data is not None else _staged(image).stat().st_size
             output: dict[str, Any] = {"sha256": digest, "size": size}
             for key, value in (
+                ("content", item.content if item.content != digest else None),
                 ("imageUUID", image.image_uuid),
                 ("seed", image.seed if image.seed is not None else request_seed),
                 ("nsfw", image.nsfw or None),

@@ -105,8 +105,8 @@ def entry_problem(entry: object) -> str | None:
     restores read must have their types."""
     if not isinstance(entry, dict):
         return "the entry is not an object"
-    outputs = entry.get("outputs")
-    if not isinstance(outputs, list) or not outputs:
+    outputs = entry.get("outputs", [])
+    if not isinstance(outputs, list):
         return "outputs is not a list of outputs"
     for index, output in enumerate(outputs):
         if not isinstance(output, dict):

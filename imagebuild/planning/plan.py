@@ -56,11 +56,11 @@ class Step:
         return self.target.name
 
     def output_digests(self, entry: dict[str, Any] | None) -> list[str] | None:
-        """The digests this step's outputs will have, when known before running."""
+        """The digests dependents will see of this step's outputs, when known before running."""
         if self.action is Action.KEEP and entry is not None:
-            return [output["sha256"] for output in entry["outputs"]]
+            return content_digests(entry["outputs"])
         if self.action is Action.RESTORE and self.cached is not None:
-            return [output["sha256"] for output in self.cached["outputs"]]
+            return content_digests(self.cached["outputs"])
         return None
 
     def collect(self, task_id: str) -> None:
@@ -78,6 +78,13 @@ class Step:
             "estimatedCost": self.estimated_cost,
             "outputs": list(self.target.outputs),
         }
+
+
+def content_digests(outputs: list[dict[str, Any]]) -> list[str]:
+    """What dependents are fingerprinted with: each image as delivered, before
+    its provenance was written in (``sha256`` of the file when none was), so
+    identical pixels keep them although the file names a new task (restat)."""
+    return [output.get("content", output["sha256"]) for output in outputs]
 
 
 @dataclass(slots=True)

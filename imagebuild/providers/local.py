@@ -2,7 +2,8 @@
 
 Same request, same bytes. Models whose seed is not part of the request
 (ImagineArt 1.5) take their composition from the fingerprint instead, so a
-preview of them is deterministic too.
+preview of them is deterministic too. A render standing in for another
+model (``--provider local``) is a preview and carries a visible mark.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import anyio.to_thread
 from imagebuild.errors import InvalidRequestError
 from imagebuild.imageformat import api_input
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, TaskJournal
+from imagebuild.registry.models import LOCAL_MODEL
 from imagebuild.render import RenderSpec, render
 
 DEFAULT_SIZE = 1024
@@ -53,6 +55,11 @@ class _NoJournal:
 _NO_JOURNAL = _NoJournal()
 
 
+def is_preview(request: dict[str, Any]) -> bool:
+    """Whether a local render of ``request`` stands in for another model's output."""
+    return str(request.get("model", LOCAL_MODEL)) != LOCAL_MODEL
+
+
 def render_specs(task: GenerationTask, default_size: tuple[int, int] | None) -> list[RenderSpec]:
     """One RenderSpec per requested result, from a Runware-style request."""
     request = task.request
@@ -81,6 +88,7 @@ def render_specs(task: GenerationTask, default_size: tuple[int, int] | None) -> 
             if key[0] == "referenceImages"
         ),
         "outpaint": _outpaint(outpaint) if isinstance(outpaint, dict) else None,
+        "preview": is_preview(request),
     }
     return [RenderSpec(index=index, **common) for index in range(task.count)]
 

@@ -4,7 +4,8 @@ The picture is abstract but readable: the seed (and result index) fixes the comp
 background, a glow and a handful of translucent shapes; the prompt fixes the palette, one colour
 per meaningful word (CSS colour names keep their meaning), and is printed in a caption band.
 So changing the seed moves things around while changing the prompt recolours them, which makes
-the effect of a manifest edit visible at a glance.
+the effect of a manifest edit visible at a glance. A preview (a render standing in for another
+model) carries a red PREVIEW band across its middle.
 
 All randomness comes from SHA-256 of a JSON encoding of the relevant spec fields, never from
 ``hash()``, time or global state, so a spec renders to the same bytes in every process. Big
@@ -40,6 +41,8 @@ REFERENCE_TINT = 0.45
 MIN_CAPTION_SIDE = 48
 CAPTION_WORDS = 12
 CAPTION_COLOUR = (245, 245, 245)
+PREVIEW_TEXT = "PREVIEW"
+PREVIEW_BAND = (200, 30, 30, 160)
 GLOW_SOURCE_SIDE = 64
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 _WORD = re.compile(r"\w+")
@@ -53,6 +56,8 @@ def render(spec: RenderSpec) -> bytes:
     image = _generate(spec, palette)
     if seed_image is not None:
         image = _over_seed_image(image, seed_image, mask, spec.strength)
+    if spec.preview:
+        _mark_preview(image)
     return _encode(image, spec.format, spec.quality)
 
 
@@ -225,10 +230,35 @@ def _draw_caption(image: Image.Image, prompt: str) -> None:
     if not text:
         return
     ImageDraw.Draw(image, "RGBA").rectangle((0, height - band, width, height), fill=(0, 0, 0, 120))
-    pen = float(padding)
+    _set_text(image, text, padding, height - band, font_size, band)
+
+
+def _mark_preview(image: Image.Image) -> None:
+    """A translucent red band across the middle, saying PREVIEW where it is legible.
+
+    In the middle because derived variants crop toward the centre far more often than toward
+    an edge, so their drafts stay marked too.
+    """
+    width, height = image.size
+    font_size = max(8, min(width, height) // 10)
+    band = min(height, font_size * 3 // 2)
+    top = (height - band) // 2
+    ImageDraw.Draw(image, "RGBA").rectangle((0, top, width - 1, top + band - 1), fill=PREVIEW_BAND)
+    if min(width, height) < MIN_CAPTION_SIDE:
+        return
+    text_width = sum(_glyph(char, font_size, band).advance for char in PREVIEW_TEXT)
+    if text_width <= width:
+        _set_text(image, PREVIEW_TEXT, (width - text_width) / 2, top, font_size, band)
+
+
+def _set_text(
+    image: Image.Image, text: str, left: float, top: int, font_size: int, band: int
+) -> None:
+    """Paste ``text`` from cached glyphs on a ``band``-high line starting at ``top``."""
+    pen = left
     for char in text:
         glyph = _glyph(char, font_size, band)
-        image.paste(CAPTION_COLOUR, (round(pen) - glyph.overhang, height - band), glyph.mask)
+        image.paste(CAPTION_COLOUR, (round(pen) - glyph.overhang, top), glyph.mask)
         pen += glyph.advance
 
 

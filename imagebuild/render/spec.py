@@ -58,7 +58,8 @@ class RenderSpec:
 
     ``width``/``height`` are the final size, including any ``outpaint`` border. ``output_format``
     is normalised to an :class:`OutputFormat` member (itself a ``str``), so ``"jpeg"`` and
-    ``"JPG"`` describe the same spec.
+    ``"JPG"`` describe the same spec. ``preview`` marks a render standing in for another model:
+    it must never pass for that model's output.
     """
 
     width: int
@@ -74,6 +75,7 @@ class RenderSpec:
     strength: float = 0.8
     reference_images: tuple[bytes, ...] = ()
     outpaint: tuple[int, int, int, int] | None = None
+    preview: bool = False
 
     def __post_init__(self) -> None:
         """Normalise the format and reject values no real image API would accept."""

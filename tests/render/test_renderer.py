@@ -133,6 +133,19 @@ def test_caption_shows_the_prompt_text() -> None:
     assert diff_box[1] > 256 * 0.8
 
 
+@pytest.mark.parametrize("size", [(256, 192), (96, 700), (1024, 40), (16, 16)])
+def test_a_preview_is_marked_across_its_middle_and_nowhere_else(size: tuple[int, int]) -> None:
+    plain = RenderSpec(*size, seed=5, prompt=PROMPT)
+    preview = RenderSpec(*size, seed=5, prompt=PROMPT, preview=True)
+    box = ImageChops.difference(rgb(plain), rgb(preview)).getbbox()
+    assert box is not None
+    left, top, right, bottom = box
+    assert (left, right) == (0, size[0])
+    assert top < size[1] / 2 < bottom
+    assert bottom - top < size[1]
+    assert render(preview) == render(RenderSpec(*size, seed=5, prompt=PROMPT, preview=True))
+
+
 @pytest.mark.parametrize("size", [(16, 16), (16, 6592), (47, 47)])
 def test_tiny_images_render_without_caption(size: tuple[int, int]) -> None:
     assert decode(render(RenderSpec(*size, seed=1, prompt=PROMPT))).size == size
