@@ -1,4 +1,5 @@
-"""The command line: ``imagebuild validate|plan|build|graph|emulate``, one module per command."""
+"""The command line: ``imagebuild validate|plan|build|graph|push|pull|emulate``, one module per
+command."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import sys
 from collections.abc import Sequence
 
 from imagebuild import __version__
-from imagebuild.cli import build, emulate, graph, plan, validate
+from imagebuild.cli import build, emulate, graph, plan, pull, push, validate
 from imagebuild.errors import ImageBuildError
 
-COMMANDS = (validate, plan, build, graph, emulate)
+COMMANDS = (validate, plan, build, graph, push, pull, emulate)
 
 
 def parser() -> argparse.ArgumentParser:
