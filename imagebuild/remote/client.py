@@ -218,7 +218,7 @@ class RemoteCache:
         self._store.close()
 
     def _writes(self) -> bool:
-        return self._store is not None and not self.mode.read_only and not self._off
+        return self._usable() is not None and not self.mode.read_only
 
     def _release_all(self, fingerprints: list[str]) -> None:
         self._leases.release(self._heartbeat.drop(fingerprints))

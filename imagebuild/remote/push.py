@@ -90,6 +90,8 @@ class PushQueue:
         self.pushed = pushed
         self._waiting: deque[tuple[str, Record]] = deque()
         self._unfinished = 0
+        # Skipped once the remote was off: still in the log, for the next build.
+        self._skipped = 0
         self._closed = False
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -106,10 +108,10 @@ class PushQueue:
 
     def flush(self, timeout: float) -> int:
         """Wait until every queued push is done, at most ``timeout`` seconds;
-        the number still left (they stay in the push log for the next build)."""
+        the number not pushed (they stay in the push log for the next build)."""
         with self._changed:
             self._changed.wait_for(lambda: self._unfinished == 0, timeout)
-            return self._unfinished
+            return self._unfinished + self._skipped
 
     def close(self) -> None:
         with self._changed:
@@ -137,14 +139,17 @@ class PushQueue:
                     return
                 count = min(self.batch, len(self._waiting))
                 batch = dict(self._waiting.popleft() for _ in range(count))
+            skipped = len(batch)
             try:
                 if self.usable():
                     upload(self.store, self.cache, batch, self.warn)
                     self.log.pushed(list(batch))
+                    skipped = 0
                     self.pushed(list(batch))
             except StorageError as error:
                 self.failed(error)
             finally:
                 with self._changed:
                     self._unfinished -= len(batch)
+                    self._skipped += skipped
                     self._changed.notify_all()

@@ -50,6 +50,7 @@ _CREDENTIAL_ENDINGS = (
     "connectionstring",
 )
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.")
+_PROTOCOL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(://.*)?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,11 @@ def check_url(url: Any, name: str, path: tuple[str, ...]) -> str:
     carries no user, password or signed query."""
     from urllib.parse import parse_qsl, urlsplit
 
-    if not isinstance(url, str) or not all(_URL.match(part) for part in url.split("::")):
+    if (
+        not isinstance(url, str)
+        or not _URL.match(url.split("::")[-1])
+        or not all(_PROTOCOL.match(part) for part in url.split("::")[:-1])
+    ):
         raise RemoteSettingError(path, f"{name}: expected a URL such as s3://bucket/prefix")
     for part in url.split("::"):
         pieces = urlsplit(part)

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
 import orjson
 import pytest
 from fsspec.core import url_to_fs
+from moto.server import ThreadedMotoServer
 
 from imagebuild.planning.cache import Cache
 from imagebuild.remote.client import RemoteCache, open_remote
-from imagebuild.remote.errors import LeaseWaitError
+from imagebuild.remote.errors import LeaseWaitError, RemoteError
 from imagebuild.remote.lease import Held, Recorded, TakenBy
 from imagebuild.remote.pushlog import PushLog
 from imagebuild.remote.settings import Mode
 from imagebuild.remote.store import lease_folder, object_key, record_key
-from tests.remote.conftest import Remote, fingerprint, made, sha
+from tests.remote.conftest import (
+    SECRET,
+    Remote,
+    fingerprint,
+    made,
+    make_bucket,
+    sha,
+    start_moto,
+    use_aws,
+)
 
 
 def raw(remote: Remote) -> tuple[Any, str]:
@@ -304,3 +317,81 @@ def test_a_crashed_builds_pushes_are_made_by_the_next(remote: Remote) -> None:
     client.close()
     assert remote.open(remote.cache("ci")).records([fp]) == {fp: record}
     assert remote.open(cache).resume_pushes() == 0
+
+
+@pytest.fixture
+def doomed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Remote, ThreadedMotoServer, str]]:
+    """An S3 server of this test's own, for it to stop."""
+    server, endpoint = start_moto()
+    use_aws(monkeypatch, endpoint)
+    monkeypatch.delenv("IMAGEBUILD_REMOTE", raising=False)
+    bucket = make_bucket(endpoint)
+    remote = Remote("s3", f"s3://{bucket}/team-cache", tmp_path)
+    yield remote, server, bucket
+    remote.close()
+
+
+def test_a_remote_that_goes_down_is_one_warning_and_nothing_is_lost(
+    doomed: tuple[Remote, ThreadedMotoServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote, server, bucket = doomed
+    records = pushed(remote, remote.cache("laptop"), "hero")
+    server.stop()
+    cache = remote.cache("ci")
+    client = remote.open(cache)
+    fp, record = made(cache, "logo")
+    assert client.records(records) == {}
+    assert not client.enabled
+    assert client.fetch(records) == set()
+    assert client.lease(fp) == Held(fp, None)
+    client.push(fp, record)
+    assert client.flush() == 1
+    client.close()
+    (warning,) = remote.warnings
+    assert warning.startswith(f"warning: remote cache {remote.url}: cannot read ac/")
+    assert warning.endswith("; going on without the remote cache")
+    assert SECRET not in warning
+
+    revived, endpoint = start_moto()
+    try:
+        use_aws(monkeypatch, endpoint)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+        later = remote.open(cache)
+        assert later.resume_pushes() == 1
+        assert later.flush() == 0
+        assert remote.open(remote.cache("other")).records([fp]) == {fp: record}
+    finally:
+        remote.close()
+        revived.stop()
+
+
+def test_a_required_remote_that_is_down_is_a_one_line_error(
+    doomed: tuple[Remote, ThreadedMotoServer, str],
+) -> None:
+    remote, server, _ = doomed
+    server.stop()
+    client = remote.open(mode=Mode(required=True))
+    fp = fingerprint("hero")
+    with pytest.raises(RemoteError) as failure:
+        client.records([fp])
+    message = str(failure.value)
+    assert message.startswith(f"remote cache {remote.url}: cannot read ac/")
+    assert "\n" not in message
+    assert SECRET not in message
+    with pytest.raises(RemoteError):
+        client.lease(fp)
+    assert remote.warnings == []
+
+
+def test_a_missing_storage_package_is_one_warning(remote: Remote) -> None:
+    client = open_remote(
+        {"remote": "nosuchprotocol://bucket/prefix"},
+        remote.cache(),
+        Mode(),
+        warn=remote.warnings.append,
+    )
+    assert client.records([fingerprint("hero")]) == {}
+    (warning,) = remote.warnings
+    assert warning.startswith("warning: remote cache nosuchprotocol://bucket/prefix: cannot open")
