@@ -8,12 +8,10 @@ only read. A target the remote cannot give is reported and exits 1.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from typing import Any
 
-from imagebuild.cli.sync import SyncProgress, add_arguments, chunks, connect, finish
-from imagebuild.pipeline import Session, open_session
+from imagebuild.cli.sync import SyncProgress, add_arguments, chunks, connect, run_sync
+from imagebuild.pipeline import Session
 from imagebuild.planning.lock import Entry, LockFile
 
 
@@ -21,27 +19,12 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "pull", help="restore missing outputs from the remote cache"
     )
-    add_arguments(parser)
-    parser.set_defaults(handler=run)
+    add_arguments(parser, run)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    started = time.monotonic()
-    targets: list[dict[str, Any]] = []
-    counts = dict.fromkeys(("restored", "present", "failed", "skipped"), 0)
-    for path in arguments.manifests:
-        session = open_session(path, patterns=arguments.targets)
-        for name, status in pull_session(session).items():
-            error = {
-                "skipped": "not built yet (not in the lock)",
-                "failed": "not in the remote cache, or damaged there",
-            }.get(status)
-            if status == "failed":
-                print(f"{session.manifest.display}: target {name}: cannot pull: {error}",
-                      file=sys.stderr)
-            counts[status] += 1
-            targets.append({"name": name, "status": status, "error": error})
-    return finish(arguments, targets, counts, started)
+    failure = "cannot pull: not in the remote cache, or damaged there"
+    return run_sync(arguments, pull_session, "restored", failure)
 
 
 def pull_session(session: Session) -> dict[str, str]:

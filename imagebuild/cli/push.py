@@ -9,12 +9,10 @@ did not make go up too.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from typing import Any
 
-from imagebuild.cli.sync import SyncProgress, add_arguments, chunks, connect, finish
-from imagebuild.pipeline import Session, open_session
+from imagebuild.cli.sync import SyncProgress, add_arguments, chunks, connect, run_sync
+from imagebuild.pipeline import Session
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import hash_file
 from imagebuild.planning.lock import Entry, LockFile
@@ -24,31 +22,16 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "push", help="upload built targets to the remote cache"
     )
-    add_arguments(parser)
-    parser.set_defaults(handler=run)
+    add_arguments(parser, run)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    started = time.monotonic()
-    targets: list[dict[str, Any]] = []
-    counts = dict.fromkeys(("pushed", "present", "failed", "skipped"), 0)
-    for path in arguments.manifests:
-        session = open_session(path, patterns=arguments.targets)
-        for name, status in push_session(session).items():
-            error = None
-            if status == "skipped":
-                error = "not built yet (not in the lock)"
-            elif status == "unavailable":
-                status, error = "failed", "its outputs are neither in the local cache nor on disk"
-                print(f"{session.manifest.display}: target {name}: cannot push: {error}",
-                      file=sys.stderr)
-            counts[status] += 1
-            targets.append({"name": name, "status": status, "error": error})
-    return finish(arguments, targets, counts, started)
+    failure = "cannot push: its outputs are neither in the local cache nor on disk"
+    return run_sync(arguments, push_session, "pushed", failure)
 
 
 def push_session(session: Session) -> dict[str, str]:
-    """Per selected target: pushed, present, unavailable or skipped."""
+    """Per selected target: pushed, present, failed or skipped."""
     from imagebuild.remote.records import record_of
     from imagebuild.remote.settings import Mode
 
@@ -78,7 +61,8 @@ def push_session(session: Session) -> dict[str, str]:
     finally:
         remote.close()
     for name, entry in locked.items():
-        status[name] = outcome[entry["fingerprint"]]
+        pushed = outcome[entry["fingerprint"]]
+        status[name] = "failed" if pushed == "unavailable" else pushed
     return {target.name: status[target.name] for target in session.targets}
 
 

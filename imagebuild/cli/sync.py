@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import orjson
 
-from imagebuild.cli.arguments import add_manifests
-from imagebuild.pipeline import Session
+from imagebuild.cli.arguments import add_manifests, add_targets
+from imagebuild.pipeline import Session, open_session
 from imagebuild.planning.cache import Cache
 
 if TYPE_CHECKING:
@@ -27,18 +27,39 @@ _REDRAW_SECONDS = 0.1
 V = TypeVar("V")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, handler: Callable[..., int]) -> None:
     add_manifests(parser)
-    parser.add_argument(
-        "-t",
-        "--target",
-        dest="targets",
-        action="append",
-        default=[],
-        metavar="TARGET",
-        help="only this target (a name or a glob); repeatable",
-    )
-    parser.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+    add_targets(parser)
+    parser.set_defaults(handler=handler)
+
+
+def run_sync(
+    arguments: argparse.Namespace,
+    sync: Callable[[Session], dict[str, str]],
+    done: str,
+    failure: str,
+) -> int:
+    """Sync each manifest; ``sync`` gives each selected target's status:
+    ``done``, ``present``, ``failed`` (``failure`` says why) or ``skipped``."""
+    started = time.monotonic()
+    errors = {"skipped": "not built yet (not in the lock)", "failed": failure}
+    targets = []
+    counts = dict.fromkeys((done, "present", "failed", "skipped"), 0)
+    for path in arguments.manifests:
+        session = open_session(path, patterns=arguments.targets)
+        for name, status in sync(session).items():
+            if status == "failed":
+                print(f"{session.manifest.display}: target {name}: {failure}", file=sys.stderr)
+            counts[status] += 1
+            targets.append({"name": name, "status": status, "error": errors.get(status)})
+    seconds = time.monotonic() - started
+    if arguments.json:
+        document = {"targets": targets, "summary": {**counts, "seconds": round(seconds, 3)}}
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        summary = ", ".join(f"{value} {key}" for key, value in counts.items() if value)
+        print(f"{summary or 'nothing to do'}; {seconds:.2f}s", file=sys.stderr)
+    return 1 if counts["failed"] else 0
 
 
 def connect(session: Session, cache: Cache, mode: Mode) -> RemoteCache:
@@ -88,18 +109,3 @@ class SyncProgress:
         if self.live:
             self.stream.write("\r\033[K")
             self.stream.flush()
-
-
-def finish(
-    arguments: argparse.Namespace, targets: list[dict[str, Any]], counts: dict[str, int],
-    started: float,
-) -> int:
-    """The JSON document or the summary line; exit 1 when a target failed."""
-    seconds = time.monotonic() - started
-    if arguments.json:
-        document = {"targets": targets, "summary": {**counts, "seconds": round(seconds, 3)}}
-        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        summary = ", ".join(f"{value} {key}" for key, value in counts.items() if value)
-        print(f"{summary or 'nothing to do'}; {seconds:.2f}s", file=sys.stderr)
-    return 1 if counts.get("failed") else 0
