@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import plan_10k, plan_dag, provenance, providers
+from bench import plan_10k, plan_dag, provenance, providers, remote
 
 BENCHMARKS = {
     "plan_10k": plan_10k.main,
     "plan_dag": plan_dag.main,
     "providers": providers.main,
     "provenance": provenance.main,
+    "remote": remote.main,
 }
 
 

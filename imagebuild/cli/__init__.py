@@ -1,4 +1,4 @@
-"""The command line: ``imagebuild validate|plan|build|graph|show|emulate``, a module per command."""
+"""The command line, one module per command (``imagebuild --help`` lists them)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imagebuild import __version__
-from imagebuild.cli import build, clean, emulate, gc, graph, plan, show, validate
+from imagebuild.cli import build, clean, emulate, gc, graph, plan, pull, push, show, validate
 from imagebuild.cli.arguments import print_json
 from imagebuild.errors import ImageBuildError, UsageError, error_document
 
-COMMANDS = (validate, plan, build, clean, gc, graph, show, emulate)
+COMMANDS = (validate, plan, build, clean, gc, push, pull, graph, show, emulate)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -25,6 +25,16 @@ def add_manifests(parser: argparse.ArgumentParser) -> None:
 
 
 def add_selection(parser: argparse.ArgumentParser) -> None:
+    add_targets(parser)
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDER_CHOICES,
+        help="run every target on this provider (local: offline draft previews)",
+    )
+
+
+def add_targets(parser: argparse.ArgumentParser) -> None:
+    """``-t`` (repeatable) and ``--json``."""
     parser.add_argument(
         "-t",
         "--target",
@@ -32,14 +42,9 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="TARGET",
-        help="only this target (a name or a glob); repeatable",
+        help="only this target (a name, a glob, or tag:TAG); repeatable",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON document on stdout")
-    parser.add_argument(
-        "--provider",
-        choices=PROVIDER_CHOICES,
-        help="run every target on this provider (local: offline draft previews)",
-    )
 
 
 def add_planning(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from imagebuild.manifest.source import Source, ValuePath, load_source
 from imagebuild.manifest.template import TemplateEngine, TemplateError
 from imagebuild.providers.settings import HTTP_PROVIDERS, setting_values
 
-TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "targets")
+TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "cache", "targets")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 Renderer = Callable[[Mapping[str, Any], str | None], Any]
 
@@ -48,6 +48,8 @@ class Manifest:
     variables: dict[str, Any]
     providers: dict[str, dict[str, Any]]
     targets: list[TargetSpec]
+    # The ``cache`` block, checked: the remote cache's settings.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -96,6 +98,7 @@ class _Expander:
         variables = self._variables(self._mapping(document, "vars"))
         defaults = self._mapping(document, "defaults")
         providers = self._providers(self._mapping(document, "providers"))
+        cache = self._cache(self._mapping(document, "cache")) if "cache" in document else {}
         entries = document.get("targets")
         if not isinstance(entries, list) or not entries:
             raise self.error("targets must be a non-empty list", ("targets",))
@@ -113,7 +116,7 @@ class _Expander:
                     )
                 seen[spec.name] = index
                 targets.append(spec)
-        return Manifest(self.path, self.source, variables, providers, targets)
+        return Manifest(self.path, self.source, variables, providers, targets, cache)
 
     def _mapping(self, document: dict[str, Any], key: str) -> dict[str, Any]:
         value = document.get(key, {})
@@ -152,6 +155,16 @@ class _Expander:
                 except SettingError as error:
                     where = ("providers", name, error.key)
                     raise self.error(str(error), where, key=error.at_key) from None
+        return raw
+
+    def _cache(self, raw: dict[str, Any]) -> dict[str, Any]:
+        from imagebuild.remote.errors import RemoteSettingError
+        from imagebuild.remote.settings import check_block
+
+        try:
+            check_block(raw)
+        except RemoteSettingError as error:
+            raise self.error(str(error), ("cache", *error.path), key=error.at_key) from None
         return raw
 
     def _entry(

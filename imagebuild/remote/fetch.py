@@ -1,0 +1,63 @@
+"""Downloads into the local cache, every byte re-hashed.
+
+An object whose bytes do not hash to its name (a flipped bit, a truncated
+upload, a hand-edited bucket) is a miss and one warning naming it: it never
+reaches the local cache, so it never becomes an output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from imagebuild.planning.cache import Cache
+from imagebuild.remote.records import Record
+from imagebuild.remote.store import Store, object_key
+
+Warn = Callable[[str], None]
+
+
+def local_object(cache: Cache, digest: str) -> Path:
+    """Where the local cache keeps an object (``objects/ab/<sha256>``)."""
+    return cache.directory / "objects" / digest[:2] / digest
+
+
+def fetch(store: Store, records: Mapping[str, Record], cache: Cache, warn: Warn) -> set[str]:
+    """Download the objects of ``records`` that the local cache lacks, verify
+    them, store them, and file each record whose objects are all there now in
+    the local index; the fingerprints so filed."""
+    wanted: dict[str, int] = {}
+    for record in records.values():
+        for output in record["outputs"]:
+            if not local_object(cache, output["sha256"]).is_file():
+                wanted[output["sha256"]] = output["size"]
+    arrived = store.read(object_key(digest) for digest in wanted)
+    bad = set()
+    for digest, size in wanted.items():
+        key = object_key(digest)
+        data = arrived.get(key)
+        problem = _problem(digest, size, data)
+        if problem is None:
+            assert data is not None
+            cache.store(digest, data)
+        else:
+            bad.add(digest)
+            warn(f"warning: remote cache {store.url}: object {key} {problem}; not used")
+    complete = set()
+    for fingerprint, record in records.items():
+        if not any(output["sha256"] in bad for output in record["outputs"]):
+            cache.record(fingerprint, record)
+            complete.add(fingerprint)
+    return complete
+
+
+def _problem(digest: str, size: int, data: bytes | None) -> str | None:
+    if data is None:
+        return "is missing though a record names it"
+    if len(data) != size:
+        return f"has {len(data)} bytes, not {size}"
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        return f"is corrupt: its bytes hash to {actual[:12]}..."
+    return None

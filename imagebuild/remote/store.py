@@ -1,0 +1,265 @@
+"""The remote cache's layout over an fsspec filesystem, and its I/O.
+
+    ac/<fp[:2]>/<fp>.json     action records by fingerprint, created once
+    cas/<sha[:2]>/<sha>       objects by the sha256 of their bytes
+    leases/<fp>/<n>.json      leases on a fingerprint, one file per generation
+
+Every operation takes many keys at once and is bounded: each storage call
+gets ``timeout`` seconds, ``concurrency`` calls are in flight, and the first
+failure cancels the rest (a remote that is down answers once, not once per
+key). Asynchronous filesystems (s3fs, gcsfs, adlfs) run their calls together
+on fsspec's event loop; the others on a small thread pool.
+
+Writes are create-only: fsspec's ``mode="create"``, which s3fs sends as
+``If-None-Match: *``, gcsfs and adlfs as their own preconditions; on a local
+folder a temporary file hard-linked into place, so that a reader never sees
+a record half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagebuild.planning.files import temporary_beside
+from imagebuild.remote.errors import StorageError
+from imagebuild.remote.settings import RemoteSettings
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+Job = tuple[str, Callable[[], Any]]
+# A process's own threads racing for one key on a filesystem whose create is
+# a look then a write (memory://, and sync backends without a precondition).
+_CREATES = threading.Lock()
+# Extras to install per protocol, for the message when its package is missing.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
+
+
+def record_key(fingerprint: str) -> str:
+    return f"ac/{fingerprint[:2]}/{fingerprint}.json"
+
+
+def object_key(digest: str) -> str:
+    return f"cas/{digest[:2]}/{digest}"
+
+
+def lease_folder(fingerprint: str) -> str:
+    return f"leases/{fingerprint}"
+
+
+def lease_key(fingerprint: str, generation: int) -> str:
+    return f"{lease_folder(fingerprint)}/{generation}.json"
+
+
+def connect(settings: RemoteSettings) -> Store:
+    """The store at ``settings.url``; credentials come from the filesystem's
+    own environment and config files. Imports fsspec, and the backend."""
+    import fsspec
+
+    options: dict[str, Any] = {"skip_instance_cache": True, **settings.options}
+    if settings.protocol in ("s3", "s3a"):
+        # s3fs asks for an object's size before reading it when it may split
+        # the read (a HEAD, and a listing when the key is absent): one GET is
+        # enough for objects of an image's size. botocore allows 10
+        # connections by default, and waits a minute to connect.
+        options.setdefault("max_concurrency", 1)
+        options["config_kwargs"] = {
+            "max_pool_connections": settings.concurrency,
+            "connect_timeout": settings.timeout,
+            "read_timeout": settings.timeout,
+            **options.get("config_kwargs", {}),
+        }
+    try:
+        filesystem, root = fsspec.core.url_to_fs(settings.url, **options)
+    except ImportError:
+        extra = EXTRAS.get(settings.protocol)
+        hint = f": pip install 'imagebuild[{extra}]'" if extra else ""
+        raise StorageError(
+            f"remote cache {settings.url}: {settings.protocol}:// needs a package "
+            f"that is not installed{hint}"
+        ) from None
+    except Exception as error:
+        message = f"remote cache {settings.url}: cannot open it: {_reason(error)}"
+        raise StorageError(message) from None
+    return Store(filesystem, root, settings)
+
+
+class Store:
+    def __init__(self, filesystem: AbstractFileSystem, root: str, settings: RemoteSettings) -> None:
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.filesystem = filesystem
+        self.root = root.rstrip("/")
+        self.url = settings.url
+        self.timeout = settings.timeout
+        self.concurrency = settings.concurrency
+        self._async = bool(getattr(filesystem, "async_impl", False))
+        self._local = isinstance(filesystem, LocalFileSystem)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def read(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The bytes at each key; keys with nothing there are left out."""
+        keys = list(dict.fromkeys(keys))
+        fs = self.filesystem
+        if self._async:
+            jobs = [(key, _bind(fs._cat_file, self.path(key))) for key in keys]
+        else:
+            jobs = [(key, _bind(fs.cat_file, self.path(key))) for key in keys]
+        results = self._each("read", jobs, (FileNotFoundError,))
+        return {
+            key: result
+            for key, result in zip(keys, results, strict=True)
+            if not isinstance(result, BaseException)
+        }
+
+    def create(self, items: Mapping[str, bytes]) -> dict[str, bool]:
+        """Create each key that does not exist; True where this call created
+        it, False where something was already there (which stays as it was)."""
+        if self._async:
+            fs = self.filesystem
+            jobs = [
+                (key, _bind(fs._pipe_file, self.path(key), data, mode="create"))
+                for key, data in items.items()
+            ]
+        else:
+            create = _create_local if self._local else self._create_guarded
+            jobs = [(key, _bind(create, self.path(key), data)) for key, data in items.items()]
+        results = self._each("create", jobs, (FileExistsError,))
+        return {
+            key: not isinstance(result, BaseException)
+            for key, result in zip(items, results, strict=True)
+        }
+
+    def names(self, folder: str) -> list[str]:
+        """The names of the files directly in ``folder``; none when it is absent."""
+        fs = self.filesystem
+        path = self.path(folder)
+        fs.invalidate_cache(path)
+        job = _bind(fs._ls if self._async else fs.ls, path, detail=False)
+        (listing,) = self._each("list", [(folder, job)], (FileNotFoundError,))
+        if isinstance(listing, BaseException):
+            return []
+        return [str(name).rstrip("/").rsplit("/", 1)[-1] for name in listing]
+
+    def delete(self, keys: Iterable[str]) -> None:
+        fs = self.filesystem
+        if self._async:
+            jobs = [(key, _bind(fs._rm_file, self.path(key))) for key in keys]
+        else:
+            jobs = [(key, _bind(fs.rm_file, self.path(key))) for key in keys]
+        self._each("delete", jobs, (FileNotFoundError,))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _create_guarded(self, path: str, data: bytes) -> None:
+        with _CREATES:
+            self.filesystem.pipe_file(path, data, mode="create")
+
+    def _each(
+        self, verb: str, jobs: Sequence[Job], expected: tuple[type[BaseException], ...]
+    ) -> list[Any]:
+        """Each job's result in order; an ``expected`` exception stands for its
+        job's result, any other raises one StorageError for the whole call."""
+        if not jobs:
+            return []
+        if self._async:
+            from fsspec.asyn import sync
+
+            results: list[Any] = sync(self.filesystem.loop, self._gather, verb, jobs, expected)
+            return results
+        return self._threaded(verb, jobs, expected)
+
+    async def _gather(
+        self, verb: str, jobs: Sequence[Job], expected: tuple[type[BaseException], ...]
+    ) -> list[Any]:
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(key: str, job: Callable[[], Any]) -> Any:
+            async with slots:
+                try:
+                    return await asyncio.wait_for(job(), self.timeout)
+                except expected as error:
+                    return error
+                except TimeoutError:
+                    raise self._failure(verb, key, f"no answer in {self.timeout:g} s") from None
+                except Exception as error:
+                    raise self._failure(verb, key, _reason(error)) from None
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(key, job)) for key, job in jobs]
+        except ExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return [task.result() for task in tasks]
+
+    def _threaded(
+        self, verb: str, jobs: Sequence[Job], expected: tuple[type[BaseException], ...]
+    ) -> list[Any]:
+        def run(job: Callable[[], Any]) -> Any:
+            try:
+                return job()
+            except expected as error:
+                return error
+
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self.concurrency, thread_name_prefix="imagebuild-remote"
+            )
+        futures = [self._pool.submit(run, job) for _, job in jobs]
+        limit = self.timeout * math.ceil(len(jobs) / self.concurrency)
+        done, pending = concurrent.futures.wait(
+            futures, limit, concurrent.futures.FIRST_EXCEPTION
+        )
+        for waiting in pending:
+            waiting.cancel()
+        keys = [key for key, _ in jobs]
+        for key, future in zip(keys, futures, strict=True):
+            error = future.exception() if future in done else None
+            if error is not None:
+                raise self._failure(verb, key, _reason(error))
+        for key, future in zip(keys, futures, strict=True):
+            if future in pending:
+                raise self._failure(verb, key, f"no answer in {limit:g} s")
+        return [future.result() for future in futures]
+
+    def _failure(self, verb: str, key: str, reason: str) -> StorageError:
+        return StorageError(f"remote cache {self.url}: cannot {verb} {key}: {reason}")
+
+
+def _bind(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    return lambda: function(*args, **kwargs)
+
+
+def _create_local(path: str, data: bytes) -> None:
+    """Create-only with all of ``data`` at once: written beside, then linked
+    into place (a link fails where the name exists). A folder that cannot
+    hold links gets an exclusive open instead."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_beside(target)
+    temporary.write_bytes(data)
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        with target.open("xb") as handle:
+            handle.write(data)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _reason(error: BaseException) -> str:
+    return str(error).strip() or type(error).__name__

@@ -1,0 +1,57 @@
+"""The store's create-only writes and batched reads, on each kind of storage."""
+
+from __future__ import annotations
+
+import os
+
+from imagebuild.remote.settings import resolve
+from imagebuild.remote.store import Store, connect, lease_key, object_key, record_key
+from tests.remote.conftest import Remote
+
+
+def store_of(remote: Remote) -> Store:
+    settings = resolve({"remote": remote.url}, os.environ)
+    assert settings is not None
+    return connect(settings)
+
+
+def test_the_layout() -> None:
+    digest = "ab" + "0" * 62
+    assert record_key(digest) == f"ac/ab/{digest}.json"
+    assert object_key(digest) == f"cas/ab/{digest}"
+    assert lease_key(digest, 3) == f"leases/{digest}/3.json"
+
+
+def test_create_is_create_only(remote: Remote) -> None:
+    store = store_of(remote)
+    assert store.create({"ac/aa/one.json": b"first", "ac/aa/two.json": b"two"}) == {
+        "ac/aa/one.json": True,
+        "ac/aa/two.json": True,
+    }
+    assert store.create({"ac/aa/one.json": b"second", "ac/aa/three.json": b"3"}) == {
+        "ac/aa/one.json": False,
+        "ac/aa/three.json": True,
+    }
+    assert store.read(["ac/aa/one.json", "ac/aa/missing.json", "ac/aa/three.json"]) == {
+        "ac/aa/one.json": b"first",
+        "ac/aa/three.json": b"3",
+    }
+    store.close()
+
+
+def test_names_and_delete(remote: Remote) -> None:
+    store = store_of(remote)
+    assert store.names("leases/nothing") == []
+    store.create({"leases/fp/0.json": b"{}", "leases/fp/1.json": b"{}"})
+    assert sorted(store.names("leases/fp")) == ["0.json", "1.json"]
+    store.delete(["leases/fp/0.json", "leases/fp/never.json"])
+    assert store.names("leases/fp") == ["1.json"]
+    store.close()
+
+
+def test_many_reads_at_once_keep_their_keys(remote: Remote) -> None:
+    store = store_of(remote)
+    items = {f"cas/{n:02x}/{n}": bytes([n]) * n for n in range(100)}
+    assert all(store.create(items).values())
+    assert store.read([*items, "cas/ff/absent"]) == items
+    store.close()
