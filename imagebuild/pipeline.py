@@ -17,6 +17,7 @@ from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Plan, Planner, PlanOptions
+from imagebuild.planning.shard import Shard, shard_names
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
 from imagebuild.targets import Target, replace_at, resolve_targets
@@ -31,6 +32,7 @@ class Session:
     workspace: Workspace
     targets: list[Target]
     all_names: set[str]
+    shard: Shard | None = None
 
     @property
     def selected_all(self) -> bool:
@@ -44,13 +46,21 @@ class Session:
 
 
 def open_session(
-    path: str, *, provider: str | None = None, patterns: list[str] | None = None
+    path: str,
+    *,
+    provider: str | None = None,
+    patterns: list[str] | None = None,
+    shard: Shard | None = None,
 ) -> Session:
     manifest = load_manifest(Path(path), display=path)
     targets = order_targets(manifest, resolve_targets(manifest, builtin_registry(), provider))
     names = {target.name for target in targets}
     selected = select_targets(manifest, targets, patterns or [])
-    return Session(manifest, Workspace(manifest.path), selected, names)
+    session = Session(manifest, Workspace(manifest.path), selected, names, shard)
+    if shard is not None:
+        share = shard_names(targets, shard, session.prices())
+        session.targets = [target for target in selected if target.name in share]
+    return session
 
 
 def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str]) -> list[Target]:

@@ -17,6 +17,7 @@ from imagebuild.execution.journal import Journal
 from imagebuild.pipeline import Session, open_session, plan_session
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
+from imagebuild.planning.shard import Shard, fragment
 from imagebuild.registry.models import builtin_registry
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--reseed", action="store_true", help="draw new seeds for targets without one"
+    )
+    parser.add_argument(
+        "--shard",
+        type=Shard.parse,
+        metavar="I/N",
+        help="build only share I of N (for CI); results go to NAME.shard-I-of-N.lock.json",
     )
     parser.set_defaults(handler=run)
 
@@ -94,7 +101,9 @@ def run(arguments: argparse.Namespace) -> int:
     started = time.monotonic()
     report = Report()
     for path in arguments.manifests:
-        session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
+        session = open_session(
+            path, provider=arguments.provider, patterns=arguments.targets, shard=arguments.shard
+        )
         if arguments.frozen:
             check_frozen(session, arguments)
         else:
@@ -140,6 +149,9 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
     workspace = session.workspace
     with workspace.build_lock():
         lock = LockFile.read(workspace.lock_path)
+        if session.shard is not None:
+            names = {target.name for target in session.targets}
+            lock = fragment(lock, session.shard, workspace.manifest, names)
         journal = Journal(workspace.journal_path)
         replay = journal.replay()
         for name, entry in replay.built.items():

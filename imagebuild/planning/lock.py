@@ -32,20 +32,20 @@ class LockFile:
     @classmethod
     def read(cls, path: Path) -> LockFile:
         try:
-            document = orjson.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             return cls(path)
+        try:
+            document = orjson.loads(data)
         except orjson.JSONDecodeError as error:
-            raise ManifestError(
-                f"lock file is not valid JSON: {error}", Location(str(path), 1, 1)
-            ) from None
+            raise _unreadable(path, data, error) from None
         if not isinstance(document, dict) or document.get("version") != LOCK_VERSION:
             raise ManifestError(
-                f"lock file version is not {LOCK_VERSION}", Location(str(path), 1, 1)
+                f"lock file version is not {LOCK_VERSION}", Location(_shown(path), 1, 1)
             )
         targets = document.get("targets", {})
         if not isinstance(targets, dict):
-            raise ManifestError("lock file targets must be a mapping", Location(str(path), 1, 1))
+            raise ManifestError("lock file targets must be a mapping", Location(_shown(path), 1, 1))
         return cls(path, targets)
 
     def get(self, name: str) -> Entry | None:
@@ -68,3 +68,23 @@ class LockFile:
         if self.changed:
             atomic_write(self.path, self.render())
             self.changed = False
+
+
+def _unreadable(path: Path, data: bytes, error: orjson.JSONDecodeError) -> ManifestError:
+    """A merge conflict left in the lock is named where it starts, not as bad JSON."""
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.startswith(b"<<<<<<<"):
+            return ManifestError(
+                "unresolved merge conflict: keep one side's entry and delete the "
+                "<<<<<<<, ======= and >>>>>>> lines",
+                Location(_shown(path), number, 1),
+            )
+    return ManifestError(f"lock file is not valid JSON: {error}", Location(_shown(path), 1, 1))
+
+
+def _shown(path: Path) -> str:
+    """The lock's name as the user would type it: relative to the current folder when in it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
