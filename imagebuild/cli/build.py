@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from imagebuild.cli.arguments import add_manifests, add_selection
+from imagebuild.cli.arguments import add_format, add_manifests, add_selection, output_format
 from imagebuild.errors import CostLimitError, FrozenError, ImageBuildError
 from imagebuild.execution.journal import Journal
 from imagebuild.pipeline import Session, open_session, plan_session
@@ -30,6 +30,7 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("build", help="build targets")
     add_manifests(parser)
     add_selection(parser)
+    add_format(parser)
     parser.add_argument(
         "-j", "--jobs", type=int, default=8, metavar="N", help="concurrent targets (default 8)"
     )
@@ -98,6 +99,7 @@ _COUNTED = {
 def run(arguments: argparse.Namespace) -> int:
     if arguments.jobs < 1:
         raise ImageBuildError("-j must be at least 1")
+    chosen = output_format(arguments)
     started = time.monotonic()
     report = Report()
     for path in arguments.manifests:
@@ -109,10 +111,14 @@ def run(arguments: argparse.Namespace) -> int:
         else:
             build_session(session, arguments, report)
     seconds = time.monotonic() - started
-    if arguments.json:
+    if chosen == "json":
         sys.stdout.write(
             orjson.dumps(report.to_json(seconds), option=orjson.OPT_INDENT_2).decode() + "\n"
         )
+    elif chosen == "markdown":
+        from imagebuild.report.markdown import build_parts, write_parts
+
+        write_parts(build_parts(report.to_json(seconds)), arguments.output_dir, "build", sys.stdout)
     else:
         print(report.line(seconds), file=sys.stderr)
     if report.interrupted:

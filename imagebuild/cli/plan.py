@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from imagebuild.cli.arguments import add_manifests, add_selection
+from imagebuild.cli.arguments import add_format, add_manifests, add_selection, output_format
 from imagebuild.pipeline import open_session, plan_session
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan
@@ -18,10 +18,12 @@ def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser("plan", help="show what a build would do")
     add_manifests(parser)
     add_selection(parser)
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
 def run(arguments: argparse.Namespace) -> int:
+    chosen = output_format(arguments)
     plans = []
     for path in arguments.manifests:
         session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
@@ -32,10 +34,14 @@ def run(arguments: argparse.Namespace) -> int:
         )
         stats.save()
         plans.append(plan)
-    if arguments.json:
+    if chosen == "json":
         sys.stdout.write(
             orjson.dumps(merge_json(plans), option=orjson.OPT_INDENT_2).decode() + "\n"
         )
+    elif chosen == "markdown":
+        from imagebuild.report.markdown import plan_parts, write_parts
+
+        write_parts(plan_parts(merge_json(plans)), arguments.output_dir, "plan", sys.stdout)
     else:
         for plan in plans:
             print_plan(plan, sys.stdout)
