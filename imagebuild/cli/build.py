@@ -118,7 +118,8 @@ def run(arguments: argparse.Namespace) -> int:
     elif chosen == "markdown":
         from imagebuild.report.markdown import build_parts, write_parts
 
-        write_parts(build_parts(report.to_json(seconds)), arguments.output_dir, "build", sys.stdout)
+        parts = build_parts(report.to_json(seconds), report.line(seconds))
+        write_parts(parts, arguments.output_dir, "build", sys.stdout)
     else:
         print(report.line(seconds), file=sys.stderr)
     if report.interrupted:
@@ -155,9 +156,6 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
     workspace = session.workspace
     with workspace.build_lock():
         lock = LockFile.read(workspace.lock_path)
-        if session.shard is not None:
-            names = {target.name for target in session.targets}
-            lock = fragment(lock, session.shard, workspace.manifest, names)
         journal = Journal(workspace.journal_path)
         replay = journal.replay()
         for name, entry in replay.built.items():
@@ -174,6 +172,9 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
             seeds=replay.seeds(),
         )
         check_cost(plan, arguments.max_cost)
+        if session.shard is not None:
+            names = {target.name for target in session.targets}
+            lock = fragment(lock, session.shard, workspace.manifest, names)
         refresh_kept(plan, lock)
         if session.selected_all:
             lock.drop(set(lock.entries) - session.all_names)

@@ -105,20 +105,9 @@ def plan_parts(document: dict[str, Any], limit: int = COMMENT_LIMIT) -> list[str
     return _split("imagebuild plan", line, table, limit)
 
 
-def build_parts(document: dict[str, Any], limit: int = COMMENT_LIMIT) -> list[str]:
-    """``build --format markdown``: what was done, and every target that was not kept."""
-    summary = document["summary"]
-    counts = [
-        f"{key} {summary[key]}"
-        for key in ("generated", "restored", "derived", "kept", "failed")
-        if summary[key]
-    ]
-    lost = summary["lost"]
-    line = (
-        f"**Build:** {', '.join(counts) or 'nothing to do'}; cost ${summary['cost']:.4f}; "
-        f"{summary['seconds']:.1f}s"
-        + (f"; **{lost} lost submission(s) may still be billed**" if lost else "")
-    )
+def build_parts(document: dict[str, Any], line: str, limit: int = COMMENT_LIMIT) -> list[str]:
+    """``build --format markdown``: the build's one-line summary as the terminal
+    shows it, then every target that was not kept."""
     done = [
         target
         for target in document["targets"]
@@ -140,7 +129,7 @@ def build_parts(document: dict[str, Any], limit: int = COMMENT_LIMIT) -> list[st
         ("---", "---", "---", "---:", "---"),
         rows,
     )
-    return _split("imagebuild build", line, table, limit)
+    return _split("imagebuild build", f"**Build:** {escape(line)}", table, limit)
 
 
 def write_parts(parts: list[str], directory: Path | None, stem: str, stream: TextIO) -> None:

@@ -29,7 +29,7 @@ targets:
 
 
 def entry(seed: int) -> dict[str, object]:
-    return {"seed": seed, "outputs": []}
+    return {"seed": seed, "outputs": [{"path": f"out/{seed}.png", "sha256": "ab" * 32, "size": 9}]}
 
 
 def test_merge_refuses_contradicting_fragments_and_leaves_the_lock(project: Project) -> None:

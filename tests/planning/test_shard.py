@@ -200,12 +200,16 @@ def test_assignment_does_not_depend_on_what_was_built(tmp_path: Path) -> None:
 
 
 def test_fragment_holds_the_shards_entries_and_is_always_written(tmp_path: Path) -> None:
-    lock = LockFile(tmp_path / "imagebuild.lock.json", {"a": {"seed": 1}, "b": {"seed": 2}})
+    entries = {
+        name: {"seed": seed, "outputs": [{"path": f"out/{name}.png", "sha256": "ab" * 32}]}
+        for seed, name in enumerate("abc")
+    }
+    lock = LockFile(tmp_path / "imagebuild.lock.json", {"a": entries["a"], "b": entries["b"]})
     shard_lock = fragment(lock, Shard(1, 2), tmp_path / "imagebuild.yaml", {"a", "c"})
     assert shard_lock.path == tmp_path / "imagebuild.shard-1-of-2.lock.json"
-    assert shard_lock.entries == {"a": {"seed": 1}}
+    assert shard_lock.entries == {"a": entries["a"]}
     shard_lock.write()
-    assert LockFile.read(shard_lock.path).entries == {"a": {"seed": 1}}
+    assert LockFile.read(shard_lock.path).entries == {"a": entries["a"]}
     assert not lock.path.exists()
-    shard_lock.put("c", {"seed": 3})
+    shard_lock.put("c", entries["c"])
     assert "c" not in lock.entries
