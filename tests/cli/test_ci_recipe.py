@@ -143,11 +143,29 @@ def test_the_merge_job_names_a_driver_that_parses() -> None:
 
 @pytest.mark.parametrize("job", ["plan", "frozen", "shard"])
 def test_imagebuild_state_is_cached_between_runs(job: str) -> None:
-    (cache,) = [
-        s for j, s in steps() if j == job and s.get("uses", "").startswith("actions/cache@")
+    caches = [s for j, s in steps() if j == job and s.get("uses", "").startswith("actions/cache")]
+    assert caches
+    for cache in caches:
+        assert cache["with"]["path"].endswith(".imagebuild")
+        assert cache["with"]["key"]
+    assert any(cache["with"].get("restore-keys") for cache in caches)
+
+
+def test_shards_save_their_state_even_when_the_build_failed() -> None:
+    saved = [
+        s
+        for j, s in steps()
+        if j == "shard" and s.get("uses", "").startswith("actions/cache/save@")
     ]
-    assert cache["with"]["path"].endswith(".imagebuild")
-    assert cache["with"]["key"] and cache["with"]["restore-keys"]
+    (save,) = saved
+    assert save["if"] == "always()"
+    (restore,) = [
+        s
+        for j, s in steps()
+        if j == "shard" and s.get("uses", "").startswith("actions/cache/restore@")
+    ]
+    assert save["with"]["key"] == restore["with"]["key"]
+    assert "github.run_attempt" in save["with"]["key"]  # cache entries cannot be overwritten
 
 
 def test_provider_keys_reach_only_the_shard_jobs() -> None:
