@@ -19,6 +19,7 @@ from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Plan, Planner, PlanOptions
+from imagebuild.planning.shard import Shard, shard_names
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
 from imagebuild.targets import Target, check_defaults, replace_at, resolve_targets
@@ -33,6 +34,7 @@ class Session:
     workspace: Workspace
     targets: list[Target]
     all_names: set[str]
+    shard: Shard | None = None
 
     @property
     def selected_all(self) -> bool:
@@ -46,7 +48,11 @@ class Session:
 
 
 def open_session(
-    path: str, *, provider: str | None = None, patterns: list[str] | None = None
+    path: str,
+    *,
+    provider: str | None = None,
+    patterns: list[str] | None = None,
+    shard: Shard | None = None,
 ) -> Session:
     manifest = load_manifest(Path(path), display=path)
     resolved = resolve_targets(manifest, builtin_registry(), provider)
@@ -55,7 +61,11 @@ def open_session(
     targets = order_targets(manifest, resolved)
     names = {target.name for target in targets}
     selected = select_targets(manifest, targets, patterns or [])
-    return Session(manifest, Workspace(manifest.path), selected, names)
+    session = Session(manifest, Workspace(manifest.path), selected, names, shard)
+    if shard is not None:
+        share = shard_names(targets, shard, session.prices())
+        session.targets = [target for target in selected if target.name in share]
+    return session
 
 
 TAG_PREFIX = "tag:"

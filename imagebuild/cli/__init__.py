@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import gc as collector
+import itertools
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from imagebuild import __version__
-from imagebuild.cli import build, clean, emulate, gc, graph, plan, pull, push, show, validate
+from imagebuild.cli import build, clean, emulate, gc, graph, lock, plan, pull, push, show, validate
 from imagebuild.cli.arguments import print_json
 from imagebuild.errors import ImageBuildError, UsageError, error_document
 
-COMMANDS = (validate, plan, build, clean, gc, push, pull, graph, show, emulate)
+COMMANDS = (validate, plan, build, clean, gc, push, pull, lock, graph, show, emulate)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = arguments.handler(arguments)
     except ImageBuildError as error:
         print(str(error), file=sys.stderr)
-        if getattr(arguments, "json", "--json" in argv):
+        if _wants_json(arguments, argv):
             # A --json command answers in JSON even when it refuses.
             print_json(error_document(error))
         return error.exit_code
@@ -55,3 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         collector.enable()
     return code
+
+
+def _wants_json(arguments: argparse.Namespace | None, argv: list[str]) -> bool:
+    """Whether the command asked for JSON, also when its arguments did not parse."""
+    if arguments is None:
+        pairs = set(itertools.pairwise(argv))
+        return "--json" in argv or "--format=json" in argv or ("--format", "json") in pairs
+    return bool(getattr(arguments, "json", False)) or getattr(arguments, "format", None) == "json"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from imagebuild.errors import UsageError
 from imagebuild.pipeline import DEFAULT_MANIFEST
 
 PROVIDER_CHOICES = ("local", "runware", "runcomfy")
@@ -77,3 +79,27 @@ def format_size(size: int) -> str:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1000
     raise AssertionError("unreachable")
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text (default), json (as --json) or markdown (a pull-request comment)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="markdown: write each part (one comment, under 65,000 characters) to DIR",
+    )
+
+
+def output_format(arguments: argparse.Namespace) -> str:
+    """``--json`` is the short form of ``--format json``."""
+    chosen = "json" if arguments.json else str(arguments.format)
+    if arguments.output_dir is not None and chosen != "markdown":
+        raise UsageError("-o/--output-dir goes with --format markdown")
+    return chosen

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imagebuild.cli.arguments import (
+    add_format,
     add_manifests,
     add_planning,
     add_selection,
     non_negative_cost,
+    output_format,
     print_json,
 )
 from imagebuild.errors import (
@@ -28,6 +30,7 @@ from imagebuild.errors import (
 from imagebuild.pipeline import Session, open_session, plan_session, read_recorded, stranded
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
+from imagebuild.planning.shard import Shard, fragment
 from imagebuild.providers.settings import CREDENTIAL_VARIABLES
 from imagebuild.registry.models import builtin_registry
 
@@ -42,6 +45,7 @@ def register(commands: Any) -> None:
     add_manifests(parser)
     add_selection(parser)
     add_planning(parser)
+    add_format(parser)
     parser.add_argument(
         "-j", "--jobs", type=int, default=8, metavar="N", help="concurrent targets (default 8)"
     )
@@ -66,6 +70,12 @@ def register(commands: Any) -> None:
         "--fail-on-nsfw",
         action="store_true",
         help="exit 1 when a provider flags an image NSFW (the image is kept: it is paid for)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=Shard.parse,
+        metavar="I/N",
+        help="build only share I of N (for CI); results go to NAME.shard-I-of-N.lock.json",
     )
     parser.set_defaults(handler=run)
 
@@ -168,18 +178,26 @@ def run(arguments: argparse.Namespace) -> int:
         raise UsageError("-j must be at least 1")
     if arguments.allow_unknown_cost and arguments.max_cost is None:
         raise UsageError("--allow-unknown-cost goes with --max-cost")
+    chosen = output_format(arguments)
     started = time.monotonic()
     report = Report()
     for path in arguments.manifests:
-        session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
+        session = open_session(
+            path, provider=arguments.provider, patterns=arguments.targets, shard=arguments.shard
+        )
         if arguments.frozen:
             check_frozen(session, arguments)
         else:
             build_session(session, arguments, report)
             report.nsfw += flagged_images(session)
     seconds = time.monotonic() - started
-    if arguments.json:
+    if chosen == "json":
         print_json(report.to_json(seconds))
+    elif chosen == "markdown":
+        from imagebuild.report.markdown import build_parts, write_parts
+
+        parts = build_parts(report.to_json(seconds), report.line(seconds))
+        write_parts(parts, arguments.output_dir, "build", sys.stdout)
     else:
         print(report.line(seconds), file=sys.stderr)
     if report.interrupted:
@@ -231,6 +249,9 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         check_credentials(session, plan)
         for line in stranded(session, plan, recorded):
             print(line, file=sys.stderr)
+        if session.shard is not None:
+            names = {target.name for target in session.targets}
+            lock = fragment(lock, session.shard, workspace.manifest, names)
         refresh_kept(plan, lock)
         from imagebuild.execution.executor import Executor, Store
 

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from imagebuild.cli.arguments import add_manifests, add_planning, add_selection, print_json
+from imagebuild.cli.arguments import (
+    add_format,
+    add_manifests,
+    add_planning,
+    add_selection,
+    output_format,
+    print_json,
+)
 from imagebuild.pipeline import open_session, preview_plan
 from imagebuild.planning.plan import Action, Plan
 
@@ -16,18 +23,24 @@ def register(commands: Any) -> None:
     add_manifests(parser)
     add_selection(parser)
     add_planning(parser)
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
 def run(arguments: argparse.Namespace) -> int:
+    chosen = output_format(arguments)
     plans = []
     for path in arguments.manifests:
         session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
         stats = session.workspace.stat_cache()
         plans.append(preview_plan(session, stats, force=arguments.force, reseed=arguments.reseed))
         stats.save()
-    if arguments.json:
+    if chosen == "json":
         print_json(merge_json(plans))
+    elif chosen == "markdown":
+        from imagebuild.report.markdown import plan_parts, write_parts
+
+        write_parts(plan_parts(merge_json(plans)), arguments.output_dir, "plan", sys.stdout)
     else:
         for plan in plans:
             print_plan(plan, sys.stdout)

@@ -34,7 +34,7 @@ class LockFile:
 
     @classmethod
     def read(cls, path: Path) -> LockFile:
-        shown = str(path)
+        shown = shown_path(path)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -52,9 +52,7 @@ class LockFile:
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
-            raise ManifestError(
-                f"lock file is not valid JSON: {error}", Location(shown, 1, 1)
-            ) from None
+            raise _unreadable(shown, raw, error) from None
         if not isinstance(document, dict) or document.get("version") != LOCK_VERSION:
             raise ManifestError(f"lock file version is not {LOCK_VERSION}", Location(shown, 1, 1))
         targets = document.get("targets", {})
@@ -95,7 +93,7 @@ class LockFile:
                 f"cannot write the lock: {error.strerror or error}; the previous lock is"
                 " intact and every finished output is on disk and journaled: the next"
                 " build records them",
-                Location(str(self.path), 1, 1),
+                Location(shown_path(self.path), 1, 1),
             ) from None
         self.changed = False
 
@@ -141,3 +139,23 @@ def _line_of(raw: bytes, name: str) -> int:
     key = b"\n    " + orjson.dumps(name) + b": "
     found = raw.find(key)
     return raw.count(b"\n", 0, found) + 2 if found >= 0 else 1
+
+
+def _unreadable(shown: str, data: bytes, error: orjson.JSONDecodeError) -> ManifestError:
+    """A merge conflict left in the lock is named where it starts, not as bad JSON."""
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.startswith(b"<<<<<<<"):
+            return ManifestError(
+                "unresolved merge conflict: keep one side's entry and delete the "
+                "<<<<<<<, ======= and >>>>>>> lines",
+                Location(shown, number, 1),
+            )
+    return ManifestError(f"lock file is not valid JSON: {error}", Location(shown, 1, 1))
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when in it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -267,9 +267,18 @@ class Planner:
     def _estimate(self, target: Target, action: Action) -> float | None:
         if action is not Action.GENERATE or target.provider == "local":
             return 0.0
-        model_id = target.request.get("model")
-        price = self.options.prices.get(target.provider, {}).get(str(model_id), target.model.price)
-        return None if price is None else round(price * target.number_results, 6)
+        return generation_price(target, target.provider, self.options.prices)
+
+
+def generation_price(
+    target: Target, provider: str, prices: Mapping[str, Mapping[str, float]]
+) -> float | None:
+    """What generating ``target`` on ``provider`` costs: the manifest's
+    ``providers.NAME.prices`` for its model, else the registry's price, per
+    result. None when neither knows."""
+    model_id = target.request.get("model")
+    price = prices.get(provider, {}).get(str(model_id), target.model.price)
+    return None if price is None else round(price * target.number_results, 6)
 
 
 def make_plan(

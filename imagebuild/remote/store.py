@@ -219,9 +219,7 @@ class Store:
             )
         futures = [self._pool.submit(run, job) for _, job in jobs]
         limit = self.timeout * math.ceil(len(jobs) / self.concurrency)
-        done, pending = concurrent.futures.wait(
-            futures, limit, concurrent.futures.FIRST_EXCEPTION
-        )
+        done, pending = concurrent.futures.wait(futures, limit, concurrent.futures.FIRST_EXCEPTION)
         for waiting in pending:
             waiting.cancel()
         keys = [key for key, _ in jobs]

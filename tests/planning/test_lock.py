@@ -160,3 +160,19 @@ def test_dropping_unknown_names_is_no_change(tmp_path: Path) -> None:
     lock.drop({"never-there"})
     assert not lock.changed
     assert lock.entries == {"hero": ENTRY}
+
+
+def test_a_lock_with_conflict_markers_names_the_conflicts_line(tmp_path: Path) -> None:
+    path = tmp_path / "imagebuild.lock.json"
+    path.write_text(
+        '{\n  "targets": {\n'
+        '<<<<<<< ours\n    "hero": {\n      "seed": 1\n    }\n'
+        '=======\n    "hero": {\n      "seed": 2\n    }\n'
+        '>>>>>>> theirs\n  },\n  "version": 1\n}\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        LockFile.read(path)
+    assert str(caught.value) == (
+        f"{path}:3:1: unresolved merge conflict: keep one side's entry and delete the "
+        "<<<<<<<, ======= and >>>>>>> lines"
+    )
