@@ -7,9 +7,11 @@ only when the caller saves it.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagebuild.collisions import check_collisions
 from imagebuild.errors import collected, unknown_name
@@ -18,12 +20,19 @@ from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
-from imagebuild.planning.plan import Plan, Planner, PlanOptions
+from imagebuild.planning.plan import Action, Plan, Planner, PlanOptions
 from imagebuild.planning.shard import Shard, shard_names
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
+from imagebuild.remote.settings import REMOTE_ENV, Mode
 from imagebuild.targets import Target, check_defaults, replace_at, resolve_targets
 from imagebuild.workspace import Workspace
+
+if TYPE_CHECKING:
+    from imagebuild.remote.client import RemoteCache
+
+IN_REMOTE_CACHE = "in remote cache"
+READ_ONLY = Mode(read_only=True)
 
 DEFAULT_MANIFEST = "imagebuild.yaml"
 
@@ -164,6 +173,7 @@ def plan_session(
     *,
     force: bool = False,
     reseed: bool = False,
+    remote: RemoteAccess | None = None,
 ) -> tuple[Planner, Plan]:
     """The validated plan, and the planner the executor needs for deferred steps."""
     lock = recorded.lock
@@ -181,7 +191,70 @@ def plan_session(
     plan = planner.plan(session.targets)
     check_requests(session.manifest, plan.unvalidated)
     _collect_paid(plan, recorded.collectable)
+    if remote is not None and not force:
+        _restore_remote(plan, remote, recorded.collectable)
     return planner, plan
+
+
+def _restore_remote(plan: Plan, access: RemoteAccess, collectable: Mapping[str, object]) -> None:
+    """Steps about to pay for what the remote cache already holds restore it
+    instead: their records are read in one go (deferred steps ask when they
+    start). Local renders are free, and neither pushed nor fetched."""
+    wanted = [
+        step
+        for step in plan.steps
+        if step.action is Action.GENERATE
+        and not step.deferred
+        and step.target.provider != "local"
+        and step.fingerprint not in collectable
+    ]
+    remote = access.get() if wanted else None
+    if remote is None:
+        return
+    records = remote.records(step.fingerprint for step in wanted)
+    for step in wanted:
+        record = records.get(step.fingerprint)
+        if record is not None and len(record.get("outputs", ())) == len(step.target.outputs):
+            step.restore(record, IN_REMOTE_CACHE)
+
+
+class RemoteAccess:
+    """The manifest's remote cache in ``mode``, used through the local
+    ``cache`` and opened on first use: a plan or build with nothing to buy
+    never contacts it, nor imports fsspec."""
+
+    def __init__(self, session: Session, cache: Cache, mode: Mode) -> None:
+        self.cache = cache
+        self.mode = mode
+        self._block = session.manifest.cache
+        self.configured = mode.enabled and bool(self._block or os.environ.get(REMOTE_ENV))
+        self._opened: RemoteCache | None = None
+
+    def get(self) -> RemoteCache | None:
+        if self._opened is None and self.configured:
+            from imagebuild.remote.client import open_remote
+
+            self._opened = open_remote(self._block, self.cache, self.mode)
+        return self._opened
+
+    def pushes_owed(self) -> bool:
+        """Whether an earlier build left pushes to make (read from the local log)."""
+        if not self.configured or self.mode.read_only:
+            return False
+        from imagebuild.remote.pushlog import PushLog
+        from imagebuild.remote.settings import resolve
+
+        settings = resolve(self._block, os.environ)
+        return settings is not None and PushLog(self.cache.directory, settings.url).unfinished()
+
+    def close(self) -> None:
+        """Push what is queued (bounded), then let go; a required remote's
+        failure is raised."""
+        if self._opened is not None:
+            try:
+                self._opened.flush()
+            finally:
+                self._opened.close()
 
 
 def _collect_paid(plan: Plan, collectable: dict[str, dict[str, Any]]) -> None:
@@ -218,15 +291,27 @@ def stranded(session: Session, plan: Plan, recorded: Recorded) -> list[str]:
 
 
 def preview_plan(
-    session: Session, stats: StatCache, *, force: bool = False, reseed: bool = False
+    session: Session,
+    stats: StatCache,
+    *,
+    force: bool = False,
+    reseed: bool = False,
+    mode: Mode = READ_ONLY,
 ) -> Plan:
-    """What ``build`` with the same flags would do, touching nothing but ``stats``."""
-    _, plan = plan_session(
-        session,
-        read_recorded(session),
-        stats,
-        session.workspace.cache(),
-        force=force,
-        reseed=reseed,
-    )
+    """What ``build`` with the same flags would do, touching nothing but
+    ``stats``: a remote cache is only read."""
+    cache = session.workspace.cache()
+    remote = RemoteAccess(session, cache, replace(mode, read_only=True))
+    try:
+        _, plan = plan_session(
+            session,
+            read_recorded(session),
+            stats,
+            cache,
+            force=force,
+            reseed=reseed,
+            remote=remote,
+        )
+    finally:
+        remote.close()
     return plan

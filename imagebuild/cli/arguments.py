@@ -12,6 +12,7 @@ import orjson
 
 from imagebuild.errors import UsageError
 from imagebuild.pipeline import DEFAULT_MANIFEST
+from imagebuild.remote.settings import Mode
 
 PROVIDER_CHOICES = ("local", "runware", "runcomfy")
 
@@ -53,6 +54,30 @@ def add_planning(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="regenerate even what is up to date")
     parser.add_argument(
         "--reseed", action="store_true", help="draw new seeds for targets without one"
+    )
+
+
+def add_remote(parser: argparse.ArgumentParser, *, writes: bool) -> None:
+    """How a command uses the manifest's remote cache (``cache.remote``)."""
+    parser.add_argument("--no-remote", action="store_true", help="leave the remote cache alone")
+    if writes:
+        parser.add_argument(
+            "--remote-read-only",
+            action="store_true",
+            help="read the remote cache, never write to it (pull requests, laptops)",
+        )
+    parser.add_argument(
+        "--require-remote",
+        action="store_true",
+        help="a remote cache problem fails the command (CI) instead of one warning",
+    )
+
+
+def remote_mode(arguments: argparse.Namespace) -> Mode:
+    return Mode.from_flags(
+        no_remote=arguments.no_remote,
+        read_only=getattr(arguments, "remote_read_only", False),
+        required=arguments.require_remote,
     )
 
 

@@ -15,10 +15,12 @@ from imagebuild.cli.arguments import (
     add_format,
     add_manifests,
     add_planning,
+    add_remote,
     add_selection,
     non_negative_cost,
     output_format,
     print_json,
+    remote_mode,
 )
 from imagebuild.errors import (
     CostLimitError,
@@ -27,15 +29,24 @@ from imagebuild.errors import (
     UsageError,
     collected,
 )
-from imagebuild.pipeline import Session, open_session, plan_session, read_recorded, stranded
+from imagebuild.pipeline import (
+    RemoteAccess,
+    Session,
+    open_session,
+    plan_session,
+    read_recorded,
+    stranded,
+)
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
 from imagebuild.planning.shard import Shard, fragment
+from imagebuild.providers.factory import ProviderSet
 from imagebuild.providers.settings import CREDENTIAL_VARIABLES
 from imagebuild.registry.models import builtin_registry
 
 if TYPE_CHECKING:
     from imagebuild.execution.executor import Outcome
+    from imagebuild.execution.sharing import Sharing
 
 EXIT_INTERRUPTED = 130
 
@@ -46,6 +57,7 @@ def register(commands: Any) -> None:
     add_selection(parser)
     add_planning(parser)
     add_format(parser)
+    add_remote(parser, writes=True)
     parser.add_argument(
         "-j", "--jobs", type=int, default=8, metavar="N", help="concurrent targets (default 8)"
     )
@@ -101,9 +113,12 @@ class Report:
     nsfw: int = 0
     interrupted: bool = False
     not_started: int = 0
+    # Targets another build (through the remote cache's lease) was making.
+    waited: int = 0
 
     def add(self, session: Session, outcome: Outcome) -> None:
         self.targets.append(outcome.to_json())
+        self.waited += outcome.waited_for is not None
         step = outcome.step
         if outcome.status == "ok":
             self.counts[_COUNTED[step.action]] += 1
@@ -135,6 +150,7 @@ class Report:
             "nsfw": self.nsfw,
             "interrupted": self.interrupted,
             "notStarted": self.not_started,
+            "waited": self.waited,
             "seconds": round(seconds, 3),
         }
         return {"targets": self.targets, "summary": summary}
@@ -154,6 +170,8 @@ class Report:
             parts.append(f"{_plural(self.lost, 'lost submission')} may still be billed")
         if self.nsfw:
             parts.append(f"{_plural(self.nsfw, 'image')} flagged NSFW")
+        if self.waited:
+            parts.append(f"{self.waited} made by another build (waited for its lease)")
         if self.interrupted:
             parts.insert(0, "interrupted")
             parts.append(f"{self.not_started} not started")
@@ -242,47 +260,62 @@ def build_session(session: Session, arguments: argparse.Namespace, report: Repor
         lock = recorded.lock
         stats = workspace.stat_cache()
         cache = workspace.cache()
-        planner, plan = plan_session(
-            session, recorded, stats, cache, force=arguments.force, reseed=arguments.reseed
-        )
-        check_cost(plan, arguments.max_cost, allow_unknown=arguments.allow_unknown_cost)
-        check_credentials(session, plan)
-        for line in stranded(session, plan, recorded):
-            print(line, file=sys.stderr)
-        if session.shard is not None:
-            names = {target.name for target in session.targets}
-            lock = fragment(lock, session.shard, workspace.manifest, names)
-        refresh_kept(plan, lock)
-        from imagebuild.execution.executor import Executor, Store
-
-        store = Store(
-            session.manifest.root,
-            lock,
-            stats,
-            cache,
-            recorded.journal,
-            workspace.state_dir / "staging",
-            session.manifest.path,
-        )
-        executor = Executor(
-            store,
-            _providers(session, plan),
-            _progress(),
-            planner,
-            jobs=arguments.jobs,
-            keep_going=arguments.keep_going,
-            resumable={
-                fingerprint: record["taskId"]
-                for fingerprint, record in recorded.collectable.items()
-            },
-        )
+        remote = RemoteAccess(session, cache, remote_mode(arguments))
         try:
-            outcomes = _execute(executor, plan)
+            planner, plan = plan_session(
+                session,
+                recorded,
+                stats,
+                cache,
+                force=arguments.force,
+                reseed=arguments.reseed,
+                remote=remote,
+            )
+            check_cost(plan, arguments.max_cost, allow_unknown=arguments.allow_unknown_cost)
+            check_credentials(session, plan)
+            for line in stranded(session, plan, recorded):
+                print(line, file=sys.stderr)
+            if session.shard is not None:
+                names = {target.name for target in session.targets}
+                lock = fragment(lock, session.shard, workspace.manifest, names)
+            refresh_kept(plan, lock)
+            from imagebuild.execution.executor import Executor, Store
+
+            store = Store(
+                session.manifest.root,
+                lock,
+                stats,
+                cache,
+                recorded.journal,
+                workspace.state_dir / "staging",
+                session.manifest.path,
+            )
+            progress = _progress()
+            executor = Executor(
+                store,
+                ProviderSet(session.manifest.providers, builtin_registry()),
+                progress,
+                planner,
+                jobs=arguments.jobs,
+                keep_going=arguments.keep_going,
+                resumable={
+                    fingerprint: record["taskId"]
+                    for fingerprint, record in recorded.collectable.items()
+                },
+                sharing=_sharing(remote, plan, progress),
+                budget=None
+                if arguments.max_cost is None
+                else arguments.max_cost - plan.estimated_cost,
+            )
+            try:
+                outcomes = _execute(executor, plan)
+            finally:
+                lock.write()
+                stats.save()
+                recorded.journal.sync()
+                recorded.journal.close()
         finally:
-            lock.write()
-            stats.save()
-            recorded.journal.sync()
-            recorded.journal.close()
+            remote.close()
     report.interrupted = report.interrupted or executor.interrupted
     report.counts["kept"] += plan.count(Action.KEEP)
     from imagebuild.execution.executor import Outcome
@@ -375,11 +408,21 @@ def refresh_kept(plan: Plan, lock: LockFile) -> None:
             lock.put(step.name, {**entry, "schema": step.target.model.digest})
 
 
-def _providers(session: Session, plan: Plan) -> dict[str, Any]:
-    from imagebuild.providers.factory import create_providers
+def _sharing(access: RemoteAccess, plan: Plan, progress: Any) -> Sharing | None:
+    """The remote cache for the executor, when this build may pay for
+    something or an earlier one left pushes to make."""
+    paying = any(
+        step.action is Action.GENERATE and step.target.provider != "local" for step in plan.steps
+    )
+    if not (paying or access.pushes_owed()):
+        return None
+    remote = access.get()
+    if remote is None:
+        return None
+    from imagebuild.execution.sharing import Sharing
 
-    needed = {step.target.provider for step in plan.steps if step.action is Action.GENERATE}
-    return create_providers(needed, session.manifest.providers, builtin_registry())
+    remote.resume_pushes()
+    return Sharing(remote, progress)
 
 
 def _progress() -> Any:

@@ -10,9 +10,11 @@ from imagebuild.cli.arguments import (
     add_format,
     add_manifests,
     add_planning,
+    add_remote,
     add_selection,
     output_format,
     print_json,
+    remote_mode,
 )
 from imagebuild.pipeline import open_session, preview_plan
 from imagebuild.planning.plan import Action, Plan
@@ -24,6 +26,7 @@ def register(commands: Any) -> None:
     add_selection(parser)
     add_planning(parser)
     add_format(parser)
+    add_remote(parser, writes=False)
     parser.set_defaults(handler=run)
 
 
@@ -33,7 +36,15 @@ def run(arguments: argparse.Namespace) -> int:
     for path in arguments.manifests:
         session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
         stats = session.workspace.stat_cache()
-        plans.append(preview_plan(session, stats, force=arguments.force, reseed=arguments.reseed))
+        plans.append(
+            preview_plan(
+                session,
+                stats,
+                force=arguments.force,
+                reseed=arguments.reseed,
+                mode=remote_mode(arguments),
+            )
+        )
         stats.save()
     if chosen == "json":
         print_json(merge_json(plans))

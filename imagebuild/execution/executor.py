@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -41,6 +41,9 @@ from imagebuild.provenance.stamp import origin_of, stamp
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, Provider
 from imagebuild.targets import Reference, Target
 
+if TYPE_CHECKING:
+    from imagebuild.execution.sharing import Sharing
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -57,6 +60,8 @@ class Outcome:
     owed: bool = False
     # Images the provider's content check flagged.
     nsfw: int = 0
+    # The build whose lease the step waited on, when another machine made it.
+    waited_for: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,11 +72,19 @@ class Outcome:
             "error": self.error,
             "owed": self.owed,
             "nsfw": self.nsfw,
+            "waitedFor": self.waited_for,
         }
+
+
+class Providers(Protocol):
+    def __getitem__(self, name: str) -> Provider: ...
 
 
 class Progress(Protocol):
     def start(self, steps: list[Step]) -> None: ...
+
+    def waiting(self, step: Step, holder: str) -> None:
+        """Another build holds the step's lease: it waits for that result."""
 
     def began(self, step: Step) -> None:
         """The step took one of the ``-j`` slots."""
@@ -118,15 +131,21 @@ class Executor:
     def __init__(
         self,
         store: Store,
-        providers: dict[str, Provider],
+        providers: Providers,
         progress: Progress,
         planner: Planner,
         *,
         jobs: int,
         keep_going: bool,
         resumable: dict[str, str] | None = None,
+        sharing: Sharing | None = None,
+        budget: float | None = None,
     ) -> None:
         self.store = store
+        self.sharing = sharing
+        # What --max-cost leaves for generations the plan did not price: a
+        # remote copy that fails verification is bought only within it.
+        self.budget = budget
         self.resumable = resumable or {}
         self.providers = providers
         self.progress = progress
@@ -219,17 +238,23 @@ class Executor:
             status = self.outcomes[failed[0]].status
             return Outcome(step, "skipped", error=f"upstream {failed[0]} {status}")
         started = time.monotonic()
+        waited = None
         try:
+            if self._halted():
+                return Outcome(step, "skipped", error="build stopped after a failure")
+            if step.deferred:
+                # The upstream's bytes exist now: decide again. Identical
+                # bytes give the old fingerprint, and the target is kept.
+                step = self.planner.step(step.target, self.known)
+                if step.fingerprint in self.resumable:
+                    step.collect(self.resumable[step.fingerprint])
+            waited = await self._claim(step)
             async with limiter:
-                if self.stopping:
+                # Asked again: a failure elsewhere may have come while this
+                # step waited for a slot or another build.
+                if self._halted():
                     return Outcome(step, "skipped", error="build stopped after a failure")
                 started = time.monotonic()
-                if step.deferred:
-                    # The upstream's bytes exist now: decide again. Identical
-                    # bytes give the old fingerprint, and the target is kept.
-                    step = self.planner.step(step.target, self.known)
-                    if step.fingerprint in self.resumable:
-                        step.collect(self.resumable[step.fingerprint])
                 self.progress.began(step)
                 try:
                     made = await self._make(step)
@@ -247,18 +272,37 @@ class Executor:
                 outcome.parameter = error.parameter
             outcome.lost = isinstance(error, LostSubmissionError)
             outcome.owed = self.store.journal.owes(step.fingerprint)
+            if self.sharing is not None:
+                await self.sharing.release(step)
             if not self.keep_going:
                 self.stopping = True
+        outcome.waited_for = waited
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    def _halted(self) -> bool:
+        return self.stopping
+
+    async def _claim(self, step: Step) -> str | None:
+        """Before paying for a step, a lease on it in the remote cache (a paid
+        task being collected needs none); the build waited for, if any."""
+        if self.sharing is None or not _shared(step) or step.fingerprint in self.resumable:
+            return None
+        return await self.sharing.claim(step)
 
     async def _make(self, step: Step) -> Generation | None:
         """The step's work that needs a slot: new images, or a restore."""
         if step.action is Action.KEEP:
             return None
         if step.action is Action.RESTORE:
-            await self._restore(step)
-            return None
+            if await self._restore(step):
+                return None
+            self._generate_instead(step)
+            await self._claim(step)
+            if step.action is Action.RESTORE:  # another build made it meanwhile
+                if not await self._restore(step):
+                    raise ImageBuildError("the remote cache's copies failed verification twice")
+                return None
         if step.action is Action.DERIVE:
             return await self._derive(step)
         return await self._generate(step)
@@ -402,6 +446,8 @@ class Executor:
             if value is not None:
                 record[key] = value
         self.store.cache.record(step.fingerprint, record)
+        if self.sharing is not None and _shared(step):
+            self.sharing.push(step.fingerprint, record)
         for path, image, digest in zip(step.target.outputs, images, digests, strict=True):
             destination = self._destination(path)
             if image.data is not None:
@@ -422,16 +468,40 @@ class Executor:
             self.store.cache.store_file(digest, _staged(image))
         return digest
 
-    async def _restore(self, step: Step) -> None:
+    async def _restore(self, step: Step) -> bool:
+        """Restore the step's outputs; False when they come from the remote
+        cache and its copy did not survive verification."""
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._restore_files, step)
+            restored: bool = await anyio.to_thread.run_sync(self._restore_files, step)
+        return restored
 
-    def _restore_files(self, step: Step) -> None:
+    def _generate_instead(self, step: Step) -> None:
+        """A remote copy that failed verification is bought again, if
+        --max-cost leaves room for it; the plan did not count it."""
+        cost = self.planner.estimate(step.target, Action.GENERATE)
+        if self.budget is not None and (cost is None or cost > self.budget):
+            raise ImageBuildError(
+                "the remote cache's copy failed verification, and generating it again"
+                " would exceed --max-cost"
+            )
+        if self.budget is not None and cost is not None:
+            self.budget -= cost
+        step.action, step.cached, step.estimated_cost = Action.GENERATE, None, cost
+        step.reasons.append("the remote cache's copy failed verification")
+
+    def _restore_files(self, step: Step) -> bool:
         assert step.cached is not None
+        if (
+            self.sharing is not None
+            and self.store.cache.lookup(step.fingerprint) is None
+            and not self.sharing.fetch(step)
+        ):
+            return False
         for path, output in zip(step.target.outputs, step.cached["outputs"], strict=True):
             self.store.cache.restore(output["sha256"], self._destination(path))
             self.store.stats.remember(path, output["sha256"])
         self._record(step, step.cached)
+        return True
 
     def _destination(self, path: str) -> Path:
         """Where an output goes, checked again as it is written: a folder made a
@@ -503,6 +573,11 @@ def lock_entry(step: Step, record: dict[str, Any]) -> Entry:
     if step.input_digests:
         entry["inputs"] = step.input_digests
     return entry
+
+
+def _shared(step: Step) -> bool:
+    """Paid generations go through the remote cache; local renders are free."""
+    return step.action is Action.GENERATE and step.target.provider != "local"
 
 
 def _staged(image: GeneratedImage) -> Path:

@@ -54,6 +54,9 @@ class LineProgress:
     def start(self, steps: list[Step]) -> None:
         return None
 
+    def waiting(self, step: Step, holder: str) -> None:
+        print(f"waiting for {step.name}: {holder} is generating it", file=self.stream, flush=True)
+
     def began(self, step: Step) -> None:
         return None
 
@@ -80,14 +83,20 @@ class Tally:
     started: float = field(default_factory=time.monotonic)
     queued: dict[str, str] = field(default_factory=dict)
     running: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # Steps waiting for another build's result, by the holder of their lease.
+    waiting: dict[str, str] = field(default_factory=dict)
 
     def start(self, steps: list[Step]) -> None:
         self.total = len(steps)
         self.started = time.monotonic()
         self.queued = {step.name: provider_of(step) for step in steps}
 
+    def wait(self, step: Step, holder: str) -> None:
+        self.waiting[step.name] = holder
+
     def began(self, step: Step) -> None:
         provider = self.queued.pop(step.name, provider_of(step))
+        self.waiting.pop(step.name, None)
         self.running[step.name] = (provider, time.monotonic())
 
     def released(self, step: Step) -> None:
@@ -97,6 +106,7 @@ class Tally:
         name = outcome.step.name
         self.queued.pop(name, None)
         self.running.pop(name, None)
+        self.waiting.pop(name, None)
         self.done += 1
         self.cost += outcome.cost or 0.0
         if outcome.status != "ok":
@@ -124,6 +134,11 @@ class Tally:
         lines = ["  ".join(status)]
         if per_provider:
             lines.append("  ".join(per_provider))
+        if self.waiting:
+            holders = sorted(set(self.waiting.values()))
+            lines.append(
+                f"waiting for other builds: {len(self.waiting)} ({', '.join(holders[:3])})"
+            )
         if self.running:
             name, (_, since) = min(self.running.items(), key=lambda item: item[1][1])
             lines.append(f"longest running: {name} ({_clock(now - since)})")
@@ -171,6 +186,10 @@ class TerminalProgress:
         with self._lock:
             lines = self.tally.lines(time.monotonic())
         return Text("\n".join(lines))
+
+    def waiting(self, step: Step, holder: str) -> None:
+        with self._lock:
+            self.tally.wait(step, holder)
 
     def began(self, step: Step) -> None:
         with self._lock:

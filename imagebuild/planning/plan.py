@@ -63,6 +63,13 @@ class Step:
             return content_digests(self.cached["outputs"])
         return None
 
+    def restore(self, record: dict[str, Any], reason: str) -> None:
+        """Restore ``record``'s outputs instead (from the remote cache), free."""
+        self.action = Action.RESTORE
+        self.cached = record
+        self.reasons.append(reason)
+        self.estimated_cost = 0.0
+
     def collect(self, task_id: str) -> None:
         """Generate by collecting a task an interrupted build already paid for:
         free, and done even when the target looks up to date (a failed --force)."""
@@ -184,7 +191,7 @@ class Planner:
                 "",
                 target.request,
                 {},
-                self._estimate(target, action),
+                self.estimate(target, action),
                 deferred=True,
             )
         digests = _input_digests(target, self.stats)
@@ -261,10 +268,10 @@ class Planner:
             step.action, step.cached = Action.RESTORE, cached
             return step
         step.action = Action.DERIVE if target.derived else Action.GENERATE
-        step.estimated_cost = self._estimate(target, step.action)
+        step.estimated_cost = self.estimate(target, step.action)
         return step
 
-    def _estimate(self, target: Target, action: Action) -> float | None:
+    def estimate(self, target: Target, action: Action) -> float | None:
         if action is not Action.GENERATE or target.provider == "local":
             return 0.0
         return generation_price(target, target.provider, self.options.prices)

@@ -32,6 +32,29 @@ def create_providers(
     }
 
 
+class ProviderSet:
+    """The providers of a build, each made when a step first needs it: a
+    restore that falls back to generating may need one the plan did not."""
+
+    def __init__(
+        self,
+        settings: dict[str, dict[str, Any]],
+        registry: Registry,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._environ = environ
+        self._made: dict[str, Provider] = {}
+
+    def __getitem__(self, name: str) -> Provider:
+        provider = self._made.get(name)
+        if provider is None:
+            made = create_providers({name}, self._settings, self._registry, self._environ)
+            provider = self._made[name] = made[name]
+        return provider
+
+
 def _factory(name: str, registry: Registry) -> Factory:
     if name == "local":
         from imagebuild.providers.local import LocalProvider

@@ -69,6 +69,16 @@ class PushLog:
             path.unlink(missing_ok=True)
         return pending
 
+    def unfinished(self) -> bool:
+        """Whether the logs hold pushes not made yet; read, not claimed."""
+        pending: dict[str, Record] = {}
+        for path in self.folder.glob(self.path.name + "*") if self.folder.is_dir() else ():
+            try:
+                _read(path.read_bytes(), pending)
+            except OSError:
+                continue
+        return bool(pending)
+
     def _append(self, line: bytes) -> None:
         if not self.folder.is_dir():
             make_state_dir(self._cache_directory)

@@ -238,11 +238,21 @@ def test_build_json_shape(project: Project) -> None:
         "nsfw",
         "interrupted",
         "notStarted",
+        "waited",
         "seconds",
     }
     assert report["summary"]["lost"] == 0
     for target in report["targets"]:
-        assert set(target) == {"name", "action", "status", "cost", "error", "owed", "nsfw"}
+        assert set(target) == {
+            "name",
+            "action",
+            "status",
+            "cost",
+            "error",
+            "owed",
+            "nsfw",
+            "waitedFor",
+        }
         assert target["status"] == "ok"
 
 

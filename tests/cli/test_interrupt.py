@@ -74,13 +74,25 @@ def test_ctrl_c_keeps_finished_targets(tmp_path: Path) -> None:
     assert summary["generated"] == 60 - len(locked)
 
 
+def wait_for_journaled(journal: Path, timeout: float = 60.0) -> None:
+    """Until a finished target is journaled: an output on disk may still be
+    on its way to the journal (it is written first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if journal.exists() and b'"event":"built"' in journal.read_bytes():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing journaled after {timeout}s")
+
+
 def test_killed_build_is_recovered_from_the_journal(tmp_path: Path) -> None:
     (tmp_path / "imagebuild.yaml").write_text(MANY.format(numbers=", ".join(map(str, range(40)))))
     build = start_build(tmp_path)
+    journal = tmp_path / ".imagebuild" / "imagebuild.journal"
     wait_for_outputs(tmp_path, 3)
+    wait_for_journaled(journal)
     os.kill(build.pid, signal.SIGKILL)
     build.wait(timeout=30)
-    journal = tmp_path / ".imagebuild" / "imagebuild.journal"
     recorded = [orjson.loads(line) for line in journal.read_bytes().splitlines() if line.strip()]
     built = {record["target"] for record in recorded if record["event"] == "built"}
     assert built
