@@ -32,20 +32,25 @@ class LockFile:
     @classmethod
     def read(cls, path: Path) -> LockFile:
         try:
-            document = orjson.loads(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             return cls(path)
+        return cls.parse(path, data)
+
+    @classmethod
+    def parse(cls, path: Path, data: bytes, where: str | None = None) -> LockFile:
+        """A lock from its bytes; errors name ``where`` it was read from (a
+        git revision's lock has no file of its own), else ``path``."""
+        location = Location(where or str(path), 1, 1)
+        try:
+            document = orjson.loads(data)
         except orjson.JSONDecodeError as error:
-            raise ManifestError(
-                f"lock file is not valid JSON: {error}", Location(str(path), 1, 1)
-            ) from None
+            raise ManifestError(f"lock file is not valid JSON: {error}", location) from None
         if not isinstance(document, dict) or document.get("version") != LOCK_VERSION:
-            raise ManifestError(
-                f"lock file version is not {LOCK_VERSION}", Location(str(path), 1, 1)
-            )
+            raise ManifestError(f"lock file version is not {LOCK_VERSION}", location)
         targets = document.get("targets", {})
         if not isinstance(targets, dict):
-            raise ManifestError("lock file targets must be a mapping", Location(str(path), 1, 1))
+            raise ManifestError("lock file targets must be a mapping", location)
         return cls(path, targets)
 
     def get(self, name: str) -> Entry | None:
