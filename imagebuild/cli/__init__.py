@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from imagebuild import __version__
-from imagebuild.cli import build, emulate, graph, plan, validate
+from imagebuild.cli import build, emulate, graph, plan, report, validate
 from imagebuild.errors import ImageBuildError
 
-COMMANDS = (validate, plan, build, graph, emulate)
+COMMANDS = (validate, plan, build, graph, report, emulate)
 
 
 def parser() -> argparse.ArgumentParser:

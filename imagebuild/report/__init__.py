@@ -1,0 +1,1 @@
+"""Ways to show what was built and what a build would do."""
