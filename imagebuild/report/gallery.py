@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,16 +52,19 @@ def write_gallery(
     directory.mkdir(parents=True, exist_ok=True)
     folder = _Folder(directory)
     earlier = folder.restore_earlier(sections)
+    roots = [str(section.root) for section in sections]
     sources = {
-        output.sha256: section.root / output.path
-        for section, card in _cards(sections)
+        output.sha256: os.path.join(root, output.path)
+        for root, section in zip(roots, sections, strict=True)
+        for card in section.cards
         for output in card.outputs
         if output.sha256 is not None
     }
     thumbnails = previews.thumbnails({**sources, **earlier})
     pairs = {
-        (old.sha256, new.sha256): (earlier[old.sha256], section.root / new.path)
-        for section, card in _cards(sections)
+        (old.sha256, new.sha256): (earlier[old.sha256], os.path.join(root, new.path))
+        for root, section in zip(roots, sections, strict=True)
+        for card in section.cards
         for old, new in _compared(card)
         if old.sha256 in earlier and new is not None and new.sha256 is not None
     }
@@ -69,11 +72,11 @@ def write_gallery(
     several = len(sections) > 1
     cards = []
     for number, section in enumerate(sections):
+        link = folder.linker(section.root)
         for card in section.cards:
             shown = _card_json(card, number if several else None)
             shown["images"] = [
-                folder.image(output, section.root / output.path, thumbnails)
-                for output in card.outputs
+                folder.image(output, link(output.path), thumbnails) for output in card.outputs
             ]
             shown["before"] = [
                 None if old is None else folder.earlier(old, new, earlier, thumbnails, differences)
@@ -90,12 +93,6 @@ def write_gallery(
     folder.prune()
     previews.save()
     return Written(index, folder.warnings)
-
-
-def _cards(sections: list[Section]) -> Iterator[tuple[Section, Card]]:
-    for section in sections:
-        for card in section.cards:
-            yield section, card
 
 
 def _aligned(card: Card) -> Iterator[tuple[Output | None, Output | None]]:
@@ -138,38 +135,51 @@ def _card_json(card: Card, section: int | None) -> dict[str, Any]:
 
 
 class _Folder:
-    """The report folder's files, and the names written this time."""
+    """The report folder's files: those found there (one listing per folder,
+    not a stat per file) and those written this time."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.kept: dict[str, set[str]] = {THUMBS: set(), BEFORE: set(), DIFF: set()}
+        self.found = {name: _listing(directory / name) for name in (THUMBS, BEFORE, DIFF)}
+        self.kept: dict[str, set[str]] = {name: set() for name in self.found}
         self.warnings: list[str] = []
 
-    def restore_earlier(self, sections: list[Section]) -> dict[str, Path]:
+    def restore_earlier(self, sections: list[Section]) -> dict[str, str]:
         """Every earlier output a card shows, by digest, restored into ``before/``."""
-        restored: dict[str, Path] = {}
-        for section, card in _cards(sections):
-            for old, _ in _compared(card):
-                if old.sha256 is None or old.sha256 in restored:
-                    continue
-                name = old.sha256 + _suffix(old.path)
-                destination = self.directory / BEFORE / name
-                try:
-                    present = restore_verified(section.objects, old.sha256, destination)
-                except CorruptObjectError as error:
-                    self.warnings.append(f"{section.manifest}: target {card.name}: {error}")
-                    continue
-                if present:
-                    self.kept[BEFORE].add(name)
-                    restored[old.sha256] = destination
+        restored: dict[str, str] = {}
+        for section in sections:
+            for card in section.cards:
+                for old, _ in _compared(card):
+                    if old.sha256 is None or old.sha256 in restored:
+                        continue
+                    name = old.sha256 + _suffix(old.path)
+                    destination = self.directory / BEFORE / name
+                    try:
+                        present = restore_verified(section.objects, old.sha256, destination)
+                    except CorruptObjectError as error:
+                        self.warnings.append(f"{section.manifest}: target {card.name}: {error}")
+                        continue
+                    if present:
+                        self.kept[BEFORE].add(name)
+                        restored[old.sha256] = str(destination)
         return restored
 
-    def image(self, output: Output, path: Path, thumbnails: dict[str, Preview]) -> dict[str, Any]:
+    def linker(self, root: Path) -> Callable[[str], str]:
+        """The URL of a file under ``root`` (by its relative path), relative to
+        the page; quoted, so that no output name becomes a scheme
+        (``javascript:``), a query or a fragment."""
+        try:
+            prefix = Path(os.path.relpath(root, self.directory)).as_posix()
+        except ValueError:  # another drive on Windows: only an absolute URL reaches it
+            return lambda path: (root / path).as_uri()
+        return lambda path: quote(f"{prefix}/{path}")
+
+    def image(self, output: Output, href: str, thumbnails: Mapping[str, Preview]) -> dict[str, Any]:
         """An image as the page shows it; no ``href`` when the file is not there."""
         shown: dict[str, Any] = {"path": output.path, "href": None, "thumb": None}
         if output.sha256 is None:
             return shown
-        shown["href"] = self._href(path)
+        shown["href"] = href
         preview = thumbnails.get(output.sha256)
         if preview is not None:
             shown["thumb"] = self._publish(preview, THUMBS)
@@ -180,14 +190,14 @@ class _Folder:
         self,
         old: Output,
         new: Output | None,
-        restored: dict[str, Path],
-        thumbnails: dict[str, Preview],
-        differences: dict[Pair, Preview],
+        restored: Mapping[str, str],
+        thumbnails: Mapping[str, Preview],
+        differences: Mapping[Pair, Preview],
     ) -> dict[str, Any]:
         path = restored.get(old.sha256 or "")
         if path is None:
             return {"path": old.path, "href": None, "thumb": None}
-        shown = self.image(old, path, thumbnails)
+        shown = self.image(old, f"./{BEFORE}/{os.path.basename(path)}", thumbnails)
         if new is not None and new.sha256 is not None and old.sha256 is not None:
             difference = differences.get((old.sha256, new.sha256))
             if difference is not None:
@@ -197,32 +207,28 @@ class _Folder:
 
     def _publish(self, preview: Preview, folder: str) -> str:
         """A cached preview linked into the report; its relative URL."""
-        name = preview.path.name
-        destination = self.directory / folder / name
-        if not destination.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
+        name = preview.name
+        if name not in self.found[folder] and name not in self.kept[folder]:
+            destination = self.directory / folder / name
+            destination.parent.mkdir(exist_ok=True)
             try:
                 os.link(preview.path, destination)
             except OSError:  # another file system, or one without hard links
-                atomic_copy(preview.path, destination)
+                atomic_copy(Path(preview.path), destination)
         self.kept[folder].add(name)
         return f"{folder}/{name}"
 
-    def _href(self, path: Path) -> str:
-        """A relative URL from the page to ``path``; quoted, so that no output
-        name becomes a scheme (``javascript:``), a query or a fragment."""
-        try:
-            relative = os.path.relpath(path, self.directory)
-        except ValueError:  # another drive on Windows
-            return path.as_uri()
-        href = quote(Path(relative).as_posix())
-        return href if href.startswith("../") else f"./{href}"
-
     def prune(self) -> None:
-        for folder, kept in self.kept.items():
-            for path in (self.directory / folder).glob("*"):
-                if path.name not in kept and path.is_file():
-                    path.unlink()
+        for folder, names in self.found.items():
+            for name in names - self.kept[folder]:
+                (self.directory / folder / name).unlink(missing_ok=True)
+
+
+def _listing(folder: Path) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
 
 
 def _suffix(path: str) -> str:

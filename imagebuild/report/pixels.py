@@ -16,7 +16,9 @@ THUMBNAIL_BOX = 320
 _AMPLIFY = [min(255, level * 8) for level in range(256)] * 3
 
 
-def make_thumbnail(source: Path, destination: Path, box: int = THUMBNAIL_BOX) -> tuple[int, int]:
+def make_thumbnail(
+    source: str | Path, destination: Path, box: int = THUMBNAIL_BOX
+) -> tuple[int, int]:
     """A WEBP no larger than ``box`` on either side; returns the original's size."""
     with Image.open(source) as image:
         size = image.size
@@ -28,7 +30,7 @@ def make_thumbnail(source: Path, destination: Path, box: int = THUMBNAIL_BOX) ->
     return size
 
 
-def make_difference(old: Path, new: Path, destination: Path) -> float:
+def make_difference(old: str | Path, new: str | Path, destination: Path) -> float:
     """|new - old| per channel, amplified, as a PNG at the new image's size
     (the old one is scaled to it when the size changed); returns the share
     of pixels that differ at all."""

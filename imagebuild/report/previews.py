@@ -36,8 +36,12 @@ Maker = Callable[[Path], Facts]
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    path: Path
+    path: str  # the cached file; paths are strings here, as 10,000 Path objects cost
     facts: Facts
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
 
 
 class Previews:
@@ -50,47 +54,51 @@ class Previews:
             index = {}
         # A cache, not a record: anything unreadable is made again.
         self._index: dict[str, Facts] = index if isinstance(index, dict) else {}
+        self._listed: dict[str, set[str]] = {}
         self._dirty = False
 
-    def thumbnails(self, sources: Mapping[str, Path]) -> dict[str, Preview]:
-        """A thumbnail per output digest, with the original's ``width``,
-        ``height`` and ``bytes``; an unreadable image gets none."""
+    def thumbnails(self, sources: Mapping[str, str]) -> dict[str, Preview]:
+        """A thumbnail per output digest (of the file at each path), with the
+        original's ``width``, ``height`` and ``bytes``; an unreadable image
+        gets none."""
         return self._ensure(
             {
-                digest: (f"{digest[:2]}/{digest}.webp", partial(_thumbnail, source))
+                digest: (digest[:2], f"{digest}.webp", partial(_thumbnail, source))
                 for digest, source in sources.items()
             }
         )
 
     def differences(
-        self, pairs: Mapping[tuple[str, str], tuple[Path, Path]]
+        self, pairs: Mapping[tuple[str, str], tuple[str, str]]
     ) -> dict[tuple[str, str], Preview]:
         """An amplified difference image per (old, new) digest pair, with the
         share of pixels that ``differ``."""
         keys = {pair: _pair_key(*pair) for pair in pairs}
         made = self._ensure(
             {
-                key: (f"diff/{key[:2]}/{key}.png", partial(_difference, *pairs[pair]))
+                key: (f"diff/{key[:2]}", f"{key}.png", partial(_difference, *pairs[pair]))
                 for pair, key in keys.items()
             }
         )
         return {pair: made[key] for pair, key in keys.items() if key in made}
 
-    def _ensure(self, wanted: Mapping[str, tuple[str, Maker]]) -> dict[str, Preview]:
+    def _ensure(self, wanted: Mapping[str, tuple[str, str, Maker]]) -> dict[str, Preview]:
         """Previews by key, making in parallel those not cached (Pillow
-        releases the GIL while it decodes, scales and encodes)."""
+        releases the GIL while it decodes, scales and encodes). Whether a file
+        is there is read from one listing per folder, not a stat per file."""
         found: dict[str, Preview] = {}
         missing: list[tuple[str, Path, Maker]] = []
-        for key, (relative, make) in wanted.items():
-            path = self.directory / relative
+        for key, (folder, name, make) in wanted.items():
             facts = self._index.get(key)
-            if facts is not None and path.is_file():
-                found[key] = Preview(path, facts)
+            if facts is not None and name in self._names(folder):
+                found[key] = Preview(os.path.join(self.directory, folder, name), facts)
             else:
-                missing.append((key, path, make))
+                missing.append((key, self.directory / folder / name, make))
         if not missing:
             return found
         make_state_dir(self.directory)
+        for parent in {path.parent for _, path, _ in missing}:
+            parent.mkdir(parents=True, exist_ok=True)
 
         def attempt(job: tuple[str, Path, Maker]) -> tuple[str, Path, Facts | None]:
             key, path, make = job
@@ -103,9 +111,19 @@ class Previews:
             for key, path, facts in pool.map(attempt, missing):
                 if facts is not None:
                     self._index[key] = facts
-                    found[key] = Preview(path, facts)
+                    found[key] = Preview(str(path), facts)
                     self._dirty = True
         return found
+
+    def _names(self, folder: str) -> set[str]:
+        names = self._listed.get(folder)
+        if names is None:
+            try:
+                names = set(os.listdir(self.directory / folder))
+            except FileNotFoundError:
+                names = set()
+            self._listed[folder] = names
+        return names
 
     def save(self) -> None:
         if self._dirty:
@@ -113,12 +131,12 @@ class Previews:
             self._dirty = False
 
 
-def _thumbnail(source: Path, destination: Path) -> Facts:
+def _thumbnail(source: str, destination: Path) -> Facts:
     width, height = make_thumbnail(source, destination)
-    return {"width": width, "height": height, "bytes": source.stat().st_size}
+    return {"width": width, "height": height, "bytes": os.stat(source).st_size}
 
 
-def _difference(old: Path, new: Path, destination: Path) -> Facts:
+def _difference(old: str, new: str, destination: Path) -> Facts:
     return {"differs": make_difference(old, new, destination)}
 
 

@@ -10,21 +10,22 @@ from PIL import Image
 from imagebuild.report.previews import Previews
 
 
-def output(path: Path, size: tuple[int, int], color: tuple[int, int, int]) -> tuple[str, Path]:
+def output(path: Path, size: tuple[int, int], color: tuple[int, int, int]) -> tuple[str, str]:
+    """An image file: its digest, and its path as the preview cache takes it."""
     Image.new("RGB", size, color).save(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest(), path
+    return hashlib.sha256(path.read_bytes()).hexdigest(), str(path)
 
 
 def test_thumbnails_are_made_once_and_remembered(tmp_path: Path) -> None:
     digest, source = output(tmp_path / "a.png", (640, 480), (1, 2, 3))
     previews = Previews(tmp_path / "thumbs")
     (preview,) = previews.thumbnails({digest: source}).values()
-    assert preview.path == tmp_path / "thumbs" / digest[:2] / f"{digest}.webp"
-    assert preview.facts == {"width": 640, "height": 480, "bytes": source.stat().st_size}
+    assert Path(preview.path) == tmp_path / "thumbs" / digest[:2] / f"{digest}.webp"
+    assert preview.facts == {"width": 640, "height": 480, "bytes": Path(source).stat().st_size}
     with Image.open(preview.path) as thumbnail:
         assert thumbnail.size == (320, 240)
     previews.save()
-    source.unlink()  # a second report needs neither the image nor Pillow's time
+    Path(source).unlink()  # a second report needs neither the image nor Pillow's time
     again = Previews(tmp_path / "thumbs").thumbnails({digest: source})
     assert again == {digest: preview}
 
@@ -34,8 +35,8 @@ def test_a_lost_thumbnail_is_made_again(tmp_path: Path) -> None:
     previews = Previews(tmp_path / "thumbs")
     preview = previews.thumbnails({digest: source})[digest]
     previews.save()
-    preview.path.unlink()
-    assert Previews(tmp_path / "thumbs").thumbnails({digest: source})[digest].path.is_file()
+    Path(preview.path).unlink()
+    assert Path(Previews(tmp_path / "thumbs").thumbnails({digest: source})[digest].path).is_file()
 
 
 def test_an_unreadable_image_gets_no_preview_and_is_tried_again(tmp_path: Path) -> None:
@@ -43,11 +44,11 @@ def test_an_unreadable_image_gets_no_preview_and_is_tried_again(tmp_path: Path) 
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     digest, good = output(tmp_path / "good.png", (8, 8), (9, 9, 9))
     previews = Previews(tmp_path / "thumbs")
-    made = previews.thumbnails({"b" * 64: broken, digest: good})
+    made = previews.thumbnails({"b" * 64: str(broken), digest: good})
     assert set(made) == {digest}
     previews.save()
     output(broken, (8, 8), (1, 1, 1))
-    assert set(Previews(tmp_path / "thumbs").thumbnails({"b" * 64: broken})) == {"b" * 64}
+    assert set(Previews(tmp_path / "thumbs").thumbnails({"b" * 64: str(broken)})) == {"b" * 64}
 
 
 def test_differences_are_keyed_by_the_pair(tmp_path: Path) -> None:
