@@ -313,6 +313,56 @@ def test_hostile_strings_stay_text_and_tags_filter(browser: Driver, tmp_path: Pa
     assert cards(browser) == ["a"]
 
 
+def synthetic_card(number: int, count: int) -> dict[str, Any]:
+    """A card as the gallery writes it, without images (the page shows placeholders)."""
+    return {
+        "key": f"t{number}",
+        "name": f"t{number}",
+        "section": 0,
+        "status": "keep",
+        "reasons": [],
+        "provider": "local",
+        "model": "local",
+        "prompt": f"prompt {number}",
+        "seed": number,
+        "cost": None,
+        "estimate": None,
+        "builtAt": "",
+        "tags": [],
+        "transform": [],
+        "upstream": [f"t{count - 1}"] if number == 0 else [],
+        "derived": [],
+        "change": None,
+        "images": [{"path": f"out/{number}.png", "href": None, "thumb": None}],
+        "before": [],
+    }
+
+
+def test_ten_thousand_cards_are_rendered_a_window_at_a_time(
+    browser: Driver, tmp_path: Path
+) -> None:
+    count = 10_000
+    payload = {
+        "cards": [synthetic_card(number, count) for number in range(count)],
+        "sections": ["imagebuild.yaml"],
+        "baselines": [None],
+    }
+    browser.get(write_page(tmp_path, "many", payload).as_uri())
+    in_page = len(cards(browser))
+    assert 0 < in_page <= 120
+    browser.execute_script("scrollTo(0, document.body.scrollHeight)")
+    assert wait_for(lambda: len(cards(browser)) > in_page)
+    browser.execute_script("scrollTo(0, 0)")
+    browser.find_element("css selector", "#t-t0 .lineage a").click()  # to the very last card
+    last = browser.find_element("id", "t-t9999")
+    assert "highlight" in last.get_attribute("class")
+    assert len(cards(browser)) < 300  # not the 9,999 cards before it
+    time.sleep(0.5)  # the window grows upwards, and the card stays in view
+    assert cards(browser)[0] != "t9999"
+    top = browser.execute_script("return arguments[0].getBoundingClientRect().top", last)
+    assert 0 <= top < browser.execute_script("return innerHeight")
+
+
 def test_a_live_page_reloads_when_its_stamp_is_bumped(browser: Driver, tmp_path: Path) -> None:
     index = write_page(
         tmp_path, "live", {"cards": [], "sections": [], "baselines": []}, live_reload=True

@@ -19,7 +19,8 @@
     byKey.set(card.key, index);
   });
   var grid = document.getElementById("cards");
-  var sentinel = document.getElementById("more");
+  var earlier = document.getElementById("earlier");
+  var later = document.getElementById("later");
   var filters = {
     search: document.getElementById("search"),
     tag: document.getElementById("filter-tag"),
@@ -28,7 +29,6 @@
     change: document.getElementById("filter-change")
   };
   var shown = [];
-  var rendered = 0;
 
   function element(tag, attributes, children) {
     var node = document.createElement(tag);
@@ -87,31 +87,73 @@
         shown.push(index);
       }
     });
-    grid.replaceChildren();
-    rendered = 0;
-    renderThrough(0);
+    renderFrom(0);
     document.getElementById("shown").textContent =
       "showing " + shown.length + " of " + cards.length;
   }
 
-  function renderThrough(position) {
-    var end = Math.min(shown.length, Math.max(rendered + CHUNK, position + 1));
-    var chunk = document.createDocumentFragment();
-    for (; rendered < end; rendered++) {
-      chunk.append(cardElement(cards[shown[rendered]]));
-    }
-    grid.append(chunk);
-    // Observing again reports the sentinel's position afresh: the next
-    // chunk comes at once while the page is still shorter than the screen.
-    more.unobserve(sentinel);
-    more.observe(sentinel);
+  // The page holds a window of the matching cards, shown[first] up to
+  // shown[last - 1], grown a chunk at a time at either end as the reader
+  // scrolls towards it. A jump far away starts a new window there instead
+  // of building every card on the way.
+  var first = 0;
+  var last = 0;
+
+  function renderFrom(position) {
+    grid.replaceChildren();
+    first = last = position;
+    renderLater(position);
   }
 
-  var more = new IntersectionObserver(
+  function renderLater(position) {
+    var end = Math.min(shown.length, Math.max(last + CHUNK, position + 1));
+    var chunk = document.createDocumentFragment();
+    for (; last < end; last++) {
+      chunk.append(cardElement(cards[shown[last]]));
+    }
+    grid.append(chunk);
+    watch();
+  }
+
+  function renderEarlier() {
+    var start = Math.max(0, first - CHUNK);
+    var chunk = document.createDocumentFragment();
+    for (var position = start; position < first; position++) {
+      chunk.append(cardElement(cards[shown[position]]));
+    }
+    first = start;
+    // Keep the cards in view where they are (scroll anchoring, done here
+    // because not every browser does it and the sticky header confuses it).
+    var anchor = grid.firstElementChild;
+    var top = anchor ? anchor.getBoundingClientRect().top : 0;
+    grid.prepend(chunk);
+    if (anchor) {
+      window.scrollBy(0, anchor.getBoundingClientRect().top - top);
+    }
+    watch();
+  }
+
+  function watch() {
+    // Observing again reports the sentinels' positions afresh: the next
+    // chunk comes at once while the window is still shorter than the screen.
+    [earlier, later].forEach(function (sentinel) {
+      edges.unobserve(sentinel);
+      edges.observe(sentinel);
+    });
+  }
+
+  var edges = new IntersectionObserver(
     function (entries) {
-      if (entries[0].isIntersecting && rendered < shown.length) {
-        renderThrough(rendered);
-      }
+      entries.forEach(function (entry) {
+        if (!entry.isIntersecting) {
+          return;
+        }
+        if (entry.target === later && last < shown.length) {
+          renderLater(last);
+        } else if (entry.target === earlier && first > 0) {
+          renderEarlier();
+        }
+      });
     },
     { rootMargin: "1500px 0px" }
   );
@@ -345,8 +387,10 @@
       apply();
       position = shown.indexOf(index);
     }
-    if (position >= rendered) {
-      renderThrough(position);
+    if (position < first || position >= last + 4 * CHUNK) {
+      renderFrom(position);
+    } else if (position >= last) {
+      renderLater(position);
     }
     var node = document.getElementById(cardId(key));
     node.scrollIntoView({ block: "start" });
