@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import plan_10k, plan_dag, providers
+from bench import plan_10k, plan_dag, providers, report
 
 BENCHMARKS = {
     "plan_10k": plan_10k.main,
     "plan_dag": plan_dag.main,
     "providers": providers.main,
+    "report": report.main,
 }
 
 
