@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from imagebuild.cli.arguments import add_manifests, add_selection
+from imagebuild.errors import ImageBuildError
 from imagebuild.pipeline import open_session, plan_session
 from imagebuild.planning.lock import LockFile
 
@@ -62,7 +63,11 @@ def run(arguments: argparse.Namespace) -> int:
         workspaces.append(workspace)
     folder = Path(arguments.output) if arguments.output else workspaces[0].root / DEFAULT_FOLDER
     title = "imagebuild report: " + ", ".join(section.manifest for section in sections)
-    written = write_gallery(sections, folder, Previews(workspaces[0].state_dir / "thumbs"), title)
+    previews = Previews(workspaces[0].state_dir / "thumbs")
+    try:
+        written = write_gallery(sections, folder, previews, title)
+    except OSError as error:  # -o names a file, or a folder that cannot be written
+        raise ImageBuildError(f"{folder}: cannot write the report: {error.strerror}") from None
     for warning in written.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if arguments.json:

@@ -136,3 +136,28 @@ def test_report_never_calls_a_provider_nor_imports_http(project: Project) -> Non
     assert completed.stderr.strip().splitlines()[-1] == "0 False False", completed.stderr
     (card,) = cards_by_name(project.root / "report" / "index.html").values()
     assert (card["status"], card["provider"], card["estimate"]) == ("generate", "runware", 0.03)
+
+
+def test_several_manifests_make_one_page(project: Project) -> None:
+    project.write(MANIFEST, "a/imagebuild.yaml")
+    project.write(MANIFEST.replace("a glass teapot", "a kettle"), "b/imagebuild.yaml")
+    assert project.run("build", "a/imagebuild.yaml", "b/imagebuild.yaml").code == 0
+    result = project.run("report", "a/imagebuild.yaml", "b/imagebuild.yaml", "-o", "both")
+    assert result.code == 0, result.err
+    data = page_data(project.root / "both" / "index.html")
+    assert data["sections"] == ["a/imagebuild.yaml", "b/imagebuild.yaml"]
+    masters = [card for card in data["cards"] if card["name"] == "master"]
+    assert [(card["key"], card["section"]) for card in masters] == [
+        ("0:master", 0),
+        ("1:master", 1),
+    ]
+    assert masters[1]["derived"] == ["1:cut-8", "1:cut-12"]
+    assert masters[1]["images"][0]["href"] == "../b/out/master.png"
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(project: Project) -> None:
+    project.write(MANIFEST)
+    (project.root / "taken").write_text("not a folder")
+    result = project.run("report", "-o", "taken")
+    assert result.code == 1
+    assert result.err == "taken: cannot write the report: File exists\n"
