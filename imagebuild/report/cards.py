@@ -182,8 +182,6 @@ def _operations(transform: Any) -> list[str]:
 
 
 def _tags(tags: Any) -> list[str]:
-    if isinstance(tags, str):
-        return [tags]
     return [str(tag) for tag in tags] if isinstance(tags, list) else []
 
 

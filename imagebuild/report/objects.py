@@ -11,13 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from imagebuild.errors import ImageBuildError
 from imagebuild.planning.files import hash_file
 
 
 class ObjectSource(Protocol):
     def restore(self, digest: str, destination: Path) -> None:
         """Write object ``digest`` to ``destination`` atomically; raise
-        FileNotFoundError when the source does not have it."""
+        FileNotFoundError when the source does not have it, and an
+        ImageBuildError when it finds the object damaged."""
 
 
 class CorruptObjectError(Exception):
@@ -34,6 +36,8 @@ def restore_verified(source: ObjectSource, digest: str, destination: Path) -> bo
         source.restore(digest, destination)
     except FileNotFoundError:
         return False
+    except ImageBuildError as error:  # a source that checks its objects itself
+        raise CorruptObjectError(str(error)) from None
     if hash_file(destination) != digest:
         destination.unlink()
         raise CorruptObjectError(f"cache object {digest} does not match its digest")

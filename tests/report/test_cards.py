@@ -33,7 +33,7 @@ targets:
     width: 16
     height: 16
     seed: 7
-    tags: solo
+    tags: [solo]
     output: out/logo.png
 """
 

@@ -124,9 +124,8 @@ def test_a_corrupt_earlier_output_is_a_warning_not_an_image(project: Project) ->
     cached.write_bytes(cached.read_bytes()[:-1] + b"\0")
     old_digest = cached.name
     written = report(project, old)
-    assert written.warnings == [
-        f"imagebuild.yaml: target master: cache object {old_digest} does not match its digest"
-    ]
+    (warning,) = written.warnings
+    assert warning.startswith(f"imagebuild.yaml: target master: cache object {old_digest} ")
     assert cards_by_name(written.index)["master"]["before"][0]["href"] is None
     assert not (project.root / "report" / "before" / f"{old_digest}.png").exists()
     assert cards_by_name(written.index)["cut"]["before"][0]["href"].startswith("./before/")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from imagebuild.errors import ImageBuildError
 from imagebuild.planning.cache import Cache
 from imagebuild.report.objects import CorruptObjectError, ObjectSource, restore_verified
 
@@ -55,3 +56,13 @@ def test_a_file_already_restored_is_not_fetched_again(tmp_path: Path) -> None:
     assert restore_verified(source, sha(b"old pixels"), destination)
     assert restore_verified(source, sha(b"old pixels"), destination)
     assert source.calls == 1
+
+
+def test_a_source_that_finds_its_object_damaged(tmp_path: Path) -> None:
+    class Checking:
+        def restore(self, digest: str, destination: Path) -> None:
+            raise ImageBuildError(f"cache object {digest} was damaged")
+
+    with pytest.raises(CorruptObjectError, match="was damaged"):
+        restore_verified(Checking(), sha(b"x"), tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
