@@ -48,10 +48,12 @@ def run(arguments: argparse.Namespace) -> int:
     from imagebuild.report.gallery import write_gallery
     from imagebuild.report.previews import Previews
 
+    sessions = [
+        open_session(path, provider=arguments.provider, patterns=arguments.targets)
+        for path in arguments.manifests
+    ]
     sections = []
-    workspaces = []
-    for path in arguments.manifests:
-        session = open_session(path, provider=arguments.provider, patterns=arguments.targets)
+    for session in sessions:
         workspace = session.workspace
         stats = workspace.stat_cache()
         cache = workspace.cache()
@@ -60,10 +62,11 @@ def run(arguments: argparse.Namespace) -> int:
         baseline = read_baseline(workspace, session.manifest.display, arguments.against)
         sections.append(make_section(session, plan, lock, stats, baseline, cache))
         stats.save()
-        workspaces.append(workspace)
-    folder = Path(arguments.output) if arguments.output else workspaces[0].root / DEFAULT_FOLDER
+    # The first manifest's folder holds the report and the thumbnail cache.
+    home = sessions[0].workspace
+    folder = Path(arguments.output) if arguments.output else home.root / DEFAULT_FOLDER
     title = "imagebuild report: " + ", ".join(section.manifest for section in sections)
-    previews = Previews(workspaces[0].state_dir / "thumbs")
+    previews = Previews(home.state_dir / "thumbs")
     try:
         written = write_gallery(sections, folder, previews, title)
     except OSError as error:  # -o names a file, or a folder that cannot be written
