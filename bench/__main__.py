@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import plan_10k, plan_dag, provenance, providers, remote
+from bench import plan_10k, plan_dag, provenance, providers, remote, report
 
 BENCHMARKS = {
     "plan_10k": plan_10k.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "providers": providers.main,
     "provenance": provenance.main,
     "remote": remote.main,
+    "report": report.main,
 }
 
 

@@ -130,3 +130,9 @@ def test_validate_plan_and_build_the_demo_from_outside_the_clone(
 
     again = run(installed, "plan", "--json", "demo.yaml", cwd=tmp_path)
     assert orjson.loads(again.stdout)["summary"]["keep"] == 10
+
+    reported = run(installed, "report", "demo.yaml", cwd=tmp_path)
+    assert reported.returncode == 0, reported.stderr
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert reported.stdout.strip() == str(tmp_path / "report" / "index.html")
+    assert "content-visibility" in page and "IntersectionObserver" in page  # CSS and script inline

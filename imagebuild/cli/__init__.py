@@ -10,11 +10,24 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from imagebuild import __version__
-from imagebuild.cli import build, clean, emulate, gc, graph, lock, plan, pull, push, show, validate
+from imagebuild.cli import (
+    build,
+    clean,
+    emulate,
+    gc,
+    graph,
+    lock,
+    plan,
+    pull,
+    push,
+    report,
+    show,
+    validate,
+)
 from imagebuild.cli.arguments import print_json
 from imagebuild.errors import ImageBuildError, UsageError, error_document
 
-COMMANDS = (validate, plan, build, clean, gc, push, pull, lock, graph, show, emulate)
+COMMANDS = (validate, plan, build, clean, gc, push, pull, lock, report, graph, show, emulate)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -49,6 +49,13 @@ class LockFile:
             raise StateError(
                 f"cannot read the lock: {error.strerror}", Location(shown, 1, 1)
             ) from None
+        return cls.parse(path, raw)
+
+    @classmethod
+    def parse(cls, path: Path, raw: bytes, where: str | None = None) -> LockFile:
+        """A lock from its bytes; errors name ``where`` it was read from (a
+        git revision's lock has no file of its own), else ``path``."""
+        shown = where or shown_path(path)
         try:
             document = orjson.loads(raw)
         except orjson.JSONDecodeError as error:

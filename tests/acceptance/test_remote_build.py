@@ -452,7 +452,8 @@ def test_a_paid_task_the_plan_does_not_collect_is_reported(
     assert (
         "target p-1: task " in result.err
         and "paid by an interrupted build, waits in the journal: its request changed since;"
-        " reverting the change collects it" in result.err
+        " reverting the change collects it"
+        in result.err
     )
     project.write(text)
     code, reverted = build_json(project)

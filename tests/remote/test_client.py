@@ -115,7 +115,7 @@ def test_a_result_missing_locally_is_not_pushed(remote: Remote) -> None:
 
 def test_a_flipped_bit_is_a_miss_and_one_warning_never_an_output(remote: Remote) -> None:
     records = pushed(remote, remote.cache("laptop"), "hero")
-    (fp, record), = records.items()
+    ((fp, record),) = records.items()
     digest = record["outputs"][0]["sha256"]
     fs, root = raw(remote)
     path = f"{root}/{object_key(digest)}"
@@ -204,8 +204,7 @@ def test_of_racers_for_a_dead_holders_lease_exactly_one_wins(remote: Remote) -> 
         dead.lease(fp)
     dead._heartbeat.stop()
     racers = [
-        remote.open(remote.cache(f"racer-{n}"), clock=lambda: time.time() + 3600)
-        for n in range(4)
+        remote.open(remote.cache(f"racer-{n}"), clock=lambda: time.time() + 3600) for n in range(4)
     ]
     for fp in fps:
         start = threading.Barrier(len(racers))
@@ -257,7 +256,7 @@ def test_a_released_lease_is_free_at_once(remote: Remote) -> None:
 
 def test_a_lease_won_after_the_record_arrived_gives_the_record(remote: Remote) -> None:
     records = pushed(remote, remote.cache("laptop"), "hero")
-    (fp, record), = records.items()
+    ((fp, record),) = records.items()
     assert remote.open(remote.cache("ci")).lease(fp) == Recorded(record)
     fs, root = raw(remote)
     assert fs.find(f"{root}/{lease_folder(fp)}") == []

@@ -81,9 +81,7 @@ def test_pull_restores_only_the_selected_targets(built: Project) -> None:
     assert sorted(path.name for path in (manifest.parent / "out").iterdir()) == ["tile-2.png"]
 
 
-def test_a_corrupted_remote_object_never_becomes_an_output(
-    built: Project, remote: Remote
-) -> None:
+def test_a_corrupted_remote_object_never_becomes_an_output(built: Project, remote: Remote) -> None:
     assert built.run("push").code == 0
     digest = built.locked()["tile-1"]["outputs"][0]["sha256"]
     fs, root = raw(remote)
@@ -98,8 +96,9 @@ def test_a_corrupted_remote_object_never_becomes_an_output(
     assert result.code == 1
     assert statuses(result.json())["tile-1"] == "failed"
     assert not (manifest.parent / "out/tile-1.png").exists()
-    assert sha((manifest.parent / "out/tile-2.png").read_bytes()) == (
-        built.locked()["tile-2"]["outputs"][0]["sha256"]
+    assert (
+        sha((manifest.parent / "out/tile-2.png").read_bytes())
+        == (built.locked()["tile-2"]["outputs"][0]["sha256"])
     )
     lines = result.err.splitlines()
     assert any(f"object {object_key(digest)} is corrupt" in line for line in lines)

@@ -18,7 +18,9 @@ def test_signed_query_strings_leave_urls_and_other_question_marks_stay() -> None
 
 def test_secret_variables_are_masked() -> None:
     environ = {"AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": "eu-west-1"}
-    assert scrub(f"signature for {SECRET} in eu-west-1", environ) == "signature for *** in eu-west-1"
+    assert (
+        scrub(f"signature for {SECRET} in eu-west-1", environ) == "signature for *** in eu-west-1"
+    )
 
 
 def test_remote_errors_are_scrubbed(monkeypatch: object) -> None:

@@ -23,9 +23,22 @@ def test_round_trip() -> None:
     [
         (b"[1]", "is not a JSON object"),
         (orjson.dumps({**RECORD, "version": 2, "fingerprint": FP}), "is not version 1"),
-        (orjson.dumps({**RECORD, "version": 1, "fingerprint": "ef" * 32}), "names another fingerprint"),
-        (orjson.dumps({"outputs": [{"sha256": "xyz", "size": 1}], "version": 1, "fingerprint": FP}), "has no valid outputs"),
-        (orjson.dumps({"outputs": [{"sha256": DIGEST, "size": True}], "version": 1, "fingerprint": FP}), "has no valid outputs"),
+        (
+            orjson.dumps({**RECORD, "version": 1, "fingerprint": "ef" * 32}),
+            "names another fingerprint",
+        ),
+        (
+            orjson.dumps(
+                {"outputs": [{"sha256": "xyz", "size": 1}], "version": 1, "fingerprint": FP}
+            ),
+            "has no valid outputs",
+        ),
+        (
+            orjson.dumps(
+                {"outputs": [{"sha256": DIGEST, "size": True}], "version": 1, "fingerprint": FP}
+            ),
+            "has no valid outputs",
+        ),
     ],
 )
 def test_bad_records_say_what_is_wrong(data: bytes, problem: str) -> None:

@@ -58,14 +58,19 @@ def test_bad_settings_name_their_key(block: dict[str, object], message: str) -> 
     [
         ({"secret": "x"}, ("options", "secret")),
         ({"key": "AKIA"}, ("options", "key")),
-        ({"client_kwargs": {"aws_secret_access_key": "x"}}, ("options", "client_kwargs", "aws_secret_access_key")),
+        (
+            {"client_kwargs": {"aws_secret_access_key": "x"}},
+            ("options", "client_kwargs", "aws_secret_access_key"),
+        ),
         ({"account_key": "x"}, ("options", "account_key")),
         ({"sas_token": "x"}, ("options", "sas_token")),
         ({"credentials": {"type": "service_account"}}, ("options", "credentials")),
         ({"storage_options": [{"password": "x"}]}, ("options", "storage_options", "0", "password")),
     ],
 )
-def test_credentials_in_options_are_refused(options: dict[str, object], path: tuple[str, ...]) -> None:
+def test_credentials_in_options_are_refused(
+    options: dict[str, object], path: tuple[str, ...]
+) -> None:
     with pytest.raises(RemoteSettingError) as failure:
         check_block({"remote": "s3://team/cache", "options": options})
     assert failure.value.path == path
@@ -107,7 +112,9 @@ def test_mode_from_flags() -> None:
 
 
 def test_a_bad_cache_block_is_a_located_error(project: Project) -> None:
-    project.write(f"version: 1\ncache:\n  remote: s3://team/cache\n  options:\n    secret: abc\n{TARGETS}")
+    project.write(
+        f"version: 1\ncache:\n  remote: s3://team/cache\n  options:\n    secret: abc\n{TARGETS}"
+    )
     result = project.run("validate")
     assert result.code == 1
     assert result.err.startswith("imagebuild.yaml:5:5: cache.options.secret: credentials come from")
@@ -126,5 +133,7 @@ def test_a_manifest_with_a_remote_validates_and_plans_without_fsspec(project: Pr
         "assert main(['plan']) == 0\n"
         "assert 'fsspec' not in sys.modules and 'imagebuild.remote.client' not in sys.modules\n"
     )
-    completed = subprocess.run([sys.executable, "-c", probe], cwd=project.root, capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=project.root, capture_output=True, text=True
+    )
     assert completed.returncode == 0, completed.stderr
