@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,9 @@ from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
-from imagebuild.planning.plan import Action, Plan, Planner, PlanOptions
+from imagebuild.planning.plan import Plan, Planner, PlanOptions
 from imagebuild.planning.shard import Shard, shard_names
+from imagebuild.planning.shared import is_shared, restore_shared
 from imagebuild.planning.statcache import StatCache
 from imagebuild.registry.models import builtin_registry
 from imagebuild.remote.settings import REMOTE_ENV, Mode
@@ -31,7 +31,6 @@ from imagebuild.workspace import Workspace
 if TYPE_CHECKING:
     from imagebuild.remote.client import RemoteCache
 
-IN_REMOTE_CACHE = "in remote cache"
 READ_ONLY = Mode(read_only=True)
 
 DEFAULT_MANIFEST = "imagebuild.yaml"
@@ -191,31 +190,12 @@ def plan_session(
     plan = planner.plan(session.targets)
     check_requests(session.manifest, plan.unvalidated)
     _collect_paid(plan, recorded.collectable)
-    if remote is not None and not force:
-        _restore_remote(plan, remote, recorded.collectable)
+    if remote is not None and not force and any(is_shared(step) for step in plan.steps):
+        opened = remote.get()
+        if opened is not None:
+            restore_shared(plan, planner, lock, opened, skip=recorded.collectable)
+            _collect_paid(plan, recorded.collectable)
     return planner, plan
-
-
-def _restore_remote(plan: Plan, access: RemoteAccess, collectable: Mapping[str, object]) -> None:
-    """Steps about to pay for what the remote cache already holds restore it
-    instead: their records are read in one go (deferred steps ask when they
-    start). Local renders are free, and neither pushed nor fetched."""
-    wanted = [
-        step
-        for step in plan.steps
-        if step.action is Action.GENERATE
-        and not step.deferred
-        and step.target.provider != "local"
-        and step.fingerprint not in collectable
-    ]
-    remote = access.get() if wanted else None
-    if remote is None:
-        return
-    records = remote.records(step.fingerprint for step in wanted)
-    for step in wanted:
-        record = records.get(step.fingerprint)
-        if record is not None and len(record.get("outputs", ())) == len(step.target.outputs):
-            step.restore(record, IN_REMOTE_CACHE)
 
 
 class RemoteAccess:
@@ -229,6 +209,10 @@ class RemoteAccess:
         self._block = session.manifest.cache
         self.configured = mode.enabled and bool(self._block or os.environ.get(REMOTE_ENV))
         self._opened: RemoteCache | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._opened is not None
 
     def get(self) -> RemoteCache | None:
         if self._opened is None and self.configured:

@@ -40,6 +40,7 @@ from imagebuild.pipeline import (
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Action, Plan, Step
 from imagebuild.planning.shard import Shard, fragment
+from imagebuild.planning.shared import is_shared
 from imagebuild.providers.factory import ProviderSet
 from imagebuild.providers.settings import CREDENTIAL_VARIABLES
 from imagebuild.registry.models import builtin_registry
@@ -409,12 +410,10 @@ def refresh_kept(plan: Plan, lock: LockFile) -> None:
 
 
 def _sharing(access: RemoteAccess, plan: Plan, progress: Any) -> Sharing | None:
-    """The remote cache for the executor, when this build may pay for
-    something or an earlier one left pushes to make."""
-    paying = any(
-        step.action is Action.GENERATE and step.target.provider != "local" for step in plan.steps
-    )
-    if not (paying or access.pushes_owed()):
+    """The remote cache for the executor, when the plan restores from it, the
+    build may pay for something, or an earlier build left pushes to make."""
+    needed = access.opened or any(is_shared(step) for step in plan.steps)
+    if not (needed or access.pushes_owed()):
         return None
     remote = access.get()
     if remote is None:

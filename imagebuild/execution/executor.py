@@ -36,6 +36,7 @@ from imagebuild.planning.files import atomic_write, hash_file
 from imagebuild.planning.fingerprint import digest_bytes
 from imagebuild.planning.lock import Entry, LockFile
 from imagebuild.planning.plan import Action, Planner, Step, content_digests
+from imagebuild.planning.shared import is_paid, is_shared
 from imagebuild.planning.statcache import StatCache
 from imagebuild.provenance.stamp import origin_of, stamp
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, Provider
@@ -286,7 +287,7 @@ class Executor:
     async def _claim(self, step: Step) -> str | None:
         """Before paying for a step, a lease on it in the remote cache (a paid
         task being collected needs none); the build waited for, if any."""
-        if self.sharing is None or not _shared(step) or step.fingerprint in self.resumable:
+        if self.sharing is None or not is_paid(step) or step.fingerprint in self.resumable:
             return None
         return await self.sharing.claim(step)
 
@@ -298,6 +299,8 @@ class Executor:
             if await self._restore(step):
                 return None
             self._generate_instead(step)
+            if self.sharing is not None:
+                await self.sharing.forget(step)
             await self._claim(step)
             if step.action is Action.RESTORE:  # another build made it meanwhile
                 if not await self._restore(step):
@@ -446,7 +449,7 @@ class Executor:
             if value is not None:
                 record[key] = value
         self.store.cache.record(step.fingerprint, record)
-        if self.sharing is not None and _shared(step):
+        if self.sharing is not None and is_shared(step):
             self.sharing.push(step.fingerprint, record)
         for path, image, digest in zip(step.target.outputs, images, digests, strict=True):
             destination = self._destination(path)
@@ -573,11 +576,6 @@ def lock_entry(step: Step, record: dict[str, Any]) -> Entry:
     if step.input_digests:
         entry["inputs"] = step.input_digests
     return entry
-
-
-def _shared(step: Step) -> bool:
-    """Paid generations go through the remote cache; local renders are free."""
-    return step.action is Action.GENERATE and step.target.provider != "local"
 
 
 def _staged(image: GeneratedImage) -> Path:

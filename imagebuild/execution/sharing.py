@@ -64,6 +64,10 @@ class Sharing:
         assert step.cached is not None
         return step.fingerprint in self.remote.fetch({step.fingerprint: step.cached})
 
+    async def forget(self, step: Step) -> None:
+        """The remote's record of ``step`` points at damaged objects: drop it."""
+        await anyio.to_thread.run_sync(self.remote.forget, step.fingerprint)
+
     def push(self, fingerprint: str, record: dict[str, Any]) -> None:
         """Queue a paid result for the remote; the push releases its lease."""
         self._held.discard(fingerprint)

@@ -167,6 +167,14 @@ class RemoteCache:
         if self._store is not None and not self.mode.read_only:
             self._attempt(lambda store: self._release_all([fingerprint]), None)
 
+    def forget(self, fingerprint: str) -> None:
+        """Delete the record of ``fingerprint``, whose objects failed
+        verification, so that the result generated again takes its place:
+        records are never overwritten, and a damaged one would make every
+        clone pay again. Only a record proven damaged is ever removed."""
+        if self._writes():
+            self._attempt(lambda store: store.delete([record_key(fingerprint)]), None)
+
     def push(self, fingerprint: str, record: Record) -> None:
         """Queue a result recorded in the local cache; returns at once. Logged
         first, so a push this run cannot make is made by the next."""

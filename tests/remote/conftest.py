@@ -6,6 +6,7 @@ fsspec's in-process ``memory://``."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 import uuid
@@ -28,6 +29,9 @@ KINDS = ("s3", "file", "memory")
 
 
 def start_moto() -> tuple[ThreadedMotoServer, str]:
+    # The server logs every request through werkzeug, into whatever stream
+    # a test captures: a build's stderr would drown in it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
