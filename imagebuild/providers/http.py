@@ -71,10 +71,17 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def require_env(environ: Mapping[str, str], name: str) -> str:
-    """A credential from the environment; the manifest never holds one."""
+    """A credential from the environment; the manifest never holds one. It
+    goes into an HTTP header, which takes printable ASCII only: anything else
+    is refused here, by the variable's name, and the value is never shown."""
     value = environ.get(name, "").strip()
     if not value:
         raise AuthenticationError(f"{name} is not set")
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+        raise AuthenticationError(
+            f"{name} holds a space, a control character or a non-ASCII character;"
+            " set it to the key alone"
+        )
     return value
 
 
