@@ -6,18 +6,20 @@ only when the caller saves it.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imagebuild.errors import collected, unknown_name
+from imagebuild.errors import UsageError, collected
 from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
 from imagebuild.planning.plan import Plan, Planner, PlanOptions
 from imagebuild.planning.statcache import StatCache
+from imagebuild.providers.settings import parse_prices
 from imagebuild.registry.models import builtin_registry
 from imagebuild.targets import Target, replace_at, resolve_targets
 from imagebuild.workspace import Workspace
@@ -38,8 +40,9 @@ class Session:
 
     def prices(self) -> dict[str, dict[str, float]]:
         return {
-            name: dict(settings.get("prices", {}))
+            name: parse_prices(name, settings["prices"])
             for name, settings in self.manifest.providers.items()
+            if "prices" in settings
         }
 
 
@@ -63,7 +66,11 @@ def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str
     for pattern in patterns:
         matched = fnmatch.filter(names, pattern)
         if not matched:
-            raise manifest.source.error(unknown_name("target", pattern, names), ("targets",))
+            closest = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+            hint = f" (closest: {', '.join(closest)})" if closest else ""
+            raise UsageError(
+                f"-t {pattern}: no target of {manifest.display} matches{hint}"
+            )
         chosen.update(matched)
     needed = with_upstreams(targets, chosen)
     return [target for target in targets if target.name in needed]
