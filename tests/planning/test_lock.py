@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagebuild.errors import ManifestError
 from imagebuild.planning.lock import LOCK_VERSION, LockFile, lock_path_for
@@ -160,3 +164,31 @@ def test_dropping_unknown_names_is_no_change(tmp_path: Path) -> None:
     lock.drop({"never-there"})
     assert not lock.changed
     assert lock.entries == {"hero": ENTRY}
+
+
+# What a lock entry may hold: the JSON a manifest and a provider produce.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=8,
+)
+entries = st.dictionaries(
+    st.text(min_size=1), st.dictionaries(st.text(), json_values, max_size=4), max_size=3
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(entries)
+def test_reading_a_rendered_lock_gives_its_entries_back(entries: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.lock.json"
+        path.write_bytes(LockFile(path, entries).render())
+        again = LockFile.read(path)
+    assert again.entries == entries
+    assert again.render() == LockFile(path, entries).render()
