@@ -108,26 +108,23 @@ class Mutator:
     def _key_lines(self, text: str) -> list[re.Match[str]]:
         return list(_KEY_LINE.finditer(text))
 
-    def _two_key_lines(self, text: str) -> tuple[re.Match[str], re.Match[str]] | None:
-        """Two ``key: value`` lines, in the order they are written."""
+    def _rewrite_two_values(self, text: str, rewrite: Callable[[str, str], tuple[str, str]]) -> str:
+        """The values of two ``key: value`` lines, in the order written, replaced."""
         found = self._key_lines(text)
         if len(found) < 2:
-            return None
-        first, second = sorted(self.random.sample(found, 2), key=lambda m: m.start())
-        return first, second
-
-    def swap_values(self, text: str) -> str:
-        pair = self._two_key_lines(text)
-        if pair is None:
             return text
-        first, second = pair
+        first, second = sorted(self.random.sample(found, 2), key=lambda m: m.start())
+        new_first, new_second = rewrite(first[4], second[4])
         return (
             text[: first.start(4)]
-            + second[4]
+            + new_first
             + text[first.end(4) : second.start(4)]
-            + first[4]
+            + new_second
             + text[second.end(4) :]
         )
+
+    def swap_values(self, text: str) -> str:
+        return self._rewrite_two_values(text, lambda first, second: (second, first))
 
     def rename_key(self, text: str) -> str:
         found = self._key_lines(text)
@@ -177,17 +174,7 @@ class Mutator:
                 text, "{<<: " + self.random.choice(["5", "'str'", "[1]", "*nowhere"]) + "}"
             )
         if trick == 3:
-            pair = self._two_key_lines(text)
-            if pair is None:
-                return text
-            first, second = pair
-            return (
-                text[: first.start(4)]
-                + "&shared "
-                + text[first.start(4) : second.start(4)]
-                + "*shared"
-                + text[second.end(4) :]
-            )
+            return self._rewrite_two_values(text, lambda first, _: ("&shared " + first, "*shared"))
         return (
             text.replace("version: 1\n", ALIAS_BOMB, 1)
             if "vars:" not in text
