@@ -68,9 +68,7 @@ def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str
         if not matched:
             closest = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
             hint = f" (closest: {', '.join(closest)})" if closest else ""
-            raise UsageError(
-                f"-t {pattern}: no target of {manifest.display} matches{hint}"
-            )
+            raise UsageError(f"-t {pattern}: no target of {manifest.display} matches{hint}")
         chosen.update(matched)
     needed = with_upstreams(targets, chosen)
     return [target for target in targets if target.name in needed]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagebuild.errors import ManifestError, collected
 from imagebuild.manifest.expand import Manifest, TargetSpec
-from imagebuild.manifest.paths import input_problem, output_problem
+from imagebuild.manifest.paths import input_problem, is_absolute, output_problem
 from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
 
 if TYPE_CHECKING:
@@ -362,6 +362,8 @@ class _Resolver:
                 references[path] = Reference(value)
             elif isinstance(value, str) and not _REMOTE_IMAGE.match(value):
                 problem = input_problem(value)
+                if problem is None and is_absolute(value):
+                    problem = "must be relative to the manifest's folder"
                 if problem is not None:
                     raise self.error(f"input {value!r} {problem}", path)
                 relative = os.path.normpath(value)

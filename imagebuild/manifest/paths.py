@@ -29,10 +29,14 @@ _SHORT = NAME_BYTES // 4
 
 
 def input_problem(path: str) -> str | None:
-    """Why ``path`` cannot name an input file beside the manifest, or None."""
-    if PureWindowsPath(path).is_absolute() or path.startswith(("/", "\\")):
-        return "must be relative to the manifest's folder"
+    """Why ``path`` cannot name a file to read here, or None; which folders
+    inputs may come from is the caller's business."""
     return _readable_problem(path)
+
+
+def is_absolute(path: str) -> bool:
+    """Absolute on any platform: ``/x``, ``\\\\server\\share``, ``C:\\x``."""
+    return PureWindowsPath(path).is_absolute() or path.startswith(("/", "\\"))
 
 
 def output_problem(path: str) -> str | None:
