@@ -117,8 +117,10 @@ def main() -> None:
             f"({queued_cpu / IMAGES * 1e6:.0f} us of it on the caller's thread)"
         )
 
-        keys = [f"bench/cache/cas/{r['outputs'][0]['sha256'][:2]}/{r['outputs'][0]['sha256']}"
-                for r in records.values()]
+        keys = [
+            f"bench/cache/cas/{r['outputs'][0]['sha256'][:2]}/{r['outputs'][0]['sha256']}"
+            for r in records.values()
+        ]
         timings: dict[str, list[float]] = {name: [] for name in RESTORES}
         cpus: dict[str, list[float]] = {name: [] for name in RESTORES}
         for round_ in range(ROUNDS):

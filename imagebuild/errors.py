@@ -135,13 +135,23 @@ class ConcurrentBuildError(ImageBuildError):
 
 
 class SettingError(ImageBuildError):
-    """One bad setting, ``key`` in ``providers.PROVIDER``; ``at_key`` says the
-    key itself is wrong, not its value."""
+    """One bad setting, ``key`` in ``providers.PROVIDER`` (``entry`` within it,
+    for a mapping such as ``prices``); ``at_key`` says the key itself is wrong,
+    not its value."""
 
-    def __init__(self, provider: str, key: str, message: str, *, at_key: bool = False) -> None:
+    def __init__(
+        self,
+        provider: str,
+        key: str,
+        message: str,
+        *,
+        at_key: bool = False,
+        entry: str | None = None,
+    ) -> None:
         self.key = key
         self.at_key = at_key
-        super().__init__(f"providers.{provider}.{key}: {message}")
+        self.path = (key,) if entry is None else (key, entry)
+        super().__init__(f"providers.{provider}.{'.'.join(self.path)}: {message}")
 
 
 class ProviderError(ImageBuildError):

@@ -6,6 +6,7 @@ only when the caller saves it.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 from dataclasses import dataclass, replace
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagebuild.collisions import check_collisions
-from imagebuild.errors import collected, unknown_name
+from imagebuild.errors import UsageError, collected, unknown_name
 from imagebuild.execution.journal import Journal, Replay
 from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
@@ -23,6 +24,7 @@ from imagebuild.planning.plan import Plan, Planner, PlanOptions
 from imagebuild.planning.shard import Shard, shard_names
 from imagebuild.planning.shared import is_shared, restore_shared
 from imagebuild.planning.statcache import StatCache
+from imagebuild.providers.settings import parse_prices
 from imagebuild.registry.models import builtin_registry
 from imagebuild.remote.settings import REMOTE_ENV, Mode
 from imagebuild.targets import Target, check_defaults, replace_at, resolve_targets
@@ -50,8 +52,9 @@ class Session:
 
     def prices(self) -> dict[str, dict[str, float]]:
         return {
-            name: dict(settings.get("prices", {}))
+            name: parse_prices(name, settings["prices"])
             for name, settings in self.manifest.providers.items()
+            if "prices" in settings
         }
 
 
@@ -98,7 +101,9 @@ def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str
             continue
         matched = fnmatch.filter(names, pattern)
         if not matched:
-            raise manifest.source.error(unknown_name("target", pattern, names), ("targets",))
+            closest = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+            hint = f" (closest: {', '.join(closest)})" if closest else ""
+            raise UsageError(f"-t {pattern}: no target of {manifest.display} matches{hint}")
         chosen.update(matched)
     needed = with_upstreams(targets, chosen)
     return [target for target in targets if target.name in needed]

@@ -10,12 +10,16 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagebuild.confinement import INPUT_ROOTS_ENV, Confinement
 from imagebuild.errors import ManifestError, collected, unknown_name
 from imagebuild.manifest.expand import Manifest, TargetSpec
+from imagebuild.manifest.paths import input_problem, output_problem
 from imagebuild.registry.models import ModelInfo, Registry, UnknownModelError
+
+if TYPE_CHECKING:
+    from imagebuild.derive import TransformError
 
 RequestPath = tuple[str | int, ...]
 
@@ -255,9 +259,12 @@ class _Resolver:
         fmt = None
         try:
             if any(isinstance(step, dict) and "format" in step for step in transforms):
-                from imagebuild.derive import output_format_of
+                from imagebuild.derive import TransformError, output_format_of
 
-                fmt = output_format_of(transforms, "") or None
+                try:
+                    fmt = output_format_of(transforms, "") or None
+                except TransformError as error:
+                    raise self.error(error.message, _step_field(transforms, error)) from None
         except (ValueError, TypeError, AttributeError, KeyError):
             fmt = None  # an invalid transform list: the schema reports it, located
         if declared is None:
@@ -367,6 +374,10 @@ class _Resolver:
         request["outputFormat"] = suffix_format
         count = request.get("numberResults", 1)
         count = count if isinstance(count, int) and count > 0 else 1
+        if count > model.properties.get("numberResults", {}).get("maximum", 1):
+            # The schema refuses the request along with every other problem;
+            # naming a hundred billion outputs first would never end.
+            return suffix_format, (self._inside_root(paths[0]),)
         if len(paths) == 1 and count > 1:
             stem, suffix = posixpath.splitext(paths[0])
             paths = [f"{stem}-{index}{suffix}" for index in range(1, count + 1)]
@@ -383,6 +394,9 @@ class _Resolver:
         return FORMAT_BY_SUFFIX[suffix]
 
     def _inside_root(self, path: str) -> str:
+        problem = output_problem(path)
+        if problem is not None:
+            raise self.error(f"output {path!r} {problem}", ("output",))
         normal = posixpath.normpath(path.replace("\\", "/"))
         if normal.startswith(("/", "../")) or normal in ("..", "."):
             raise self.error(f"output '{path}' escapes the manifest folder", ("output",))
@@ -407,15 +421,23 @@ class _Resolver:
             elif path == ("from",) and isinstance(value, str):
                 references[path] = Reference(value)
             elif isinstance(value, str) and not _REMOTE_IMAGE.match(value):
+                problem = input_problem(value)
+                if problem is not None:
+                    raise self.error(f"input {value!r} {problem}", path)
                 relative = os.path.normpath(value)
                 file = self.manifest.root / relative
-                if not self.confinement.readable(file):
+                try:
+                    readable = self.confinement.readable(file)
+                    found = readable and file.is_file()
+                except OSError as error:
+                    raise self.error(f"cannot read input {value}: {error.strerror}", path) from None
+                if not readable:
                     raise self.error(
                         f"input {value} is outside the manifest's folder (and outside"
                         f" {INPUT_ROOTS_ENV}, the folders a build may also read from)",
                         path,
                     )
-                if not file.is_file():
+                if not found:
                     raise self.error(f"input file not found: {value}", path)
                 inputs[path] = PurePosixPath(relative).as_posix()
         return inputs, references
@@ -430,3 +452,14 @@ class _Resolver:
         if not isinstance(index, int) or isinstance(index, bool) or index < 1:
             raise self.error("a reference's index counts outputs from 1", (*path, "index"))
         return Reference(value["target"], index)
+
+
+def _step_field(transforms: list[Any], error: TransformError) -> RequestPath:
+    """Where a transform error points: ``transform[step].operation.field``."""
+    if error.step is None:
+        return ("transform",)
+    step = transforms[error.step]
+    operation = next(iter(step)) if isinstance(step, dict) and len(step) == 1 else None
+    if operation is None or error.field is None:
+        return ("transform", error.step)
+    return ("transform", error.step, operation, error.field)

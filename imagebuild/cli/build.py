@@ -42,7 +42,7 @@ from imagebuild.planning.plan import Action, Plan, Step
 from imagebuild.planning.shard import Shard, fragment
 from imagebuild.planning.shared import is_shared
 from imagebuild.providers.factory import ProviderSet
-from imagebuild.providers.settings import CREDENTIAL_VARIABLES
+from imagebuild.providers.settings import CREDENTIAL_VARIABLES, credential_problem
 from imagebuild.registry.models import builtin_registry
 
 if TYPE_CHECKING:
@@ -381,7 +381,8 @@ def check_credentials(
     errors: list[ManifestError] = []
     for provider, steps in needing.items():
         variable = CREDENTIAL_VARIABLES.get(provider)
-        if variable is None or environ.get(variable, "").strip():
+        problem = variable and credential_problem(variable, environ.get(variable, "").strip())
+        if not problem:
             continue
         first = steps[0].target
         others = f" and {len(steps) - 1} more" if len(steps) > 1 else ""
@@ -389,7 +390,7 @@ def check_credentials(
         errors.append(
             session.manifest.target_error(
                 first.spec,
-                f"{variable} is not set: provider {provider} needs it for this target{others}",
+                f"{problem}: provider {provider} needs it for this target{others}",
                 field,
             )
         )

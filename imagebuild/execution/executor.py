@@ -353,8 +353,9 @@ class Executor:
         try:
             data = await anyio.to_thread.run_sync(transform)
         except TransformError as error:
+            # Located at the target's transform list; the message names the step.
             where = f"transform step {error.step + 1}: " if error.step is not None else ""
-            raise ImageBuildError(f"{where}{error}") from None
+            raise InvalidRequestError(f"{where}{error}", "transform") from None
         return Generation([GeneratedImage(data=data)])
 
     async def _generate(self, step: Step) -> Generation:

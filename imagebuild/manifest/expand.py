@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from imagebuild.errors import ManifestError, SettingError, unknown_name
-from imagebuild.manifest.matrix import MatrixError, expand_matrix
+from imagebuild.manifest.limits import LimitError, Limits
+from imagebuild.manifest.matrix import MatrixError, expand_matrix, matrix_size, misspelt_keyword
 from imagebuild.manifest.source import Source, ValuePath, load_source
 from imagebuild.manifest.template import TemplateEngine, TemplateError
-from imagebuild.providers.settings import HTTP_PROVIDERS, setting_values
+from imagebuild.providers.settings import HTTP_PROVIDERS, parse_prices, setting_values
 
 TOP_LEVEL_KEYS = ("version", "vars", "defaults", "providers", "cache", "targets")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -68,17 +69,20 @@ class Manifest:
         return self.error(message, spec.origin(field_path), spec.name)
 
 
-def load_manifest(path: Path, display: str | None = None) -> Manifest:
-    """Load and expand a manifest; raises a located ManifestError."""
-    source = load_source(path, display)
-    return _Expander(source, path.resolve()).expand()
+def load_manifest(path: Path, display: str | None = None, limits: Limits | None = None) -> Manifest:
+    """Load and expand a manifest; raises a located ManifestError. The limits
+    default to those of the environment (``IMAGEBUILD_MAX_*``)."""
+    limits = limits or Limits.from_environ()
+    source = load_source(path, display, limits)
+    return _Expander(source, path.resolve(), limits).expand()
 
 
 class _Expander:
-    def __init__(self, source: Source, path: Path) -> None:
+    def __init__(self, source: Source, path: Path, limits: Limits) -> None:
         self.source = source
         self.path = path
-        self.engine = TemplateEngine(path.parent)
+        self.limits = limits
+        self.engine = TemplateEngine(path.parent, limits)
 
     def error(
         self, message: str, path: ValuePath, target: str | None = None, *, key: bool = False
@@ -106,7 +110,7 @@ class _Expander:
         seen: dict[str, int] = {}
         context = self.engine.context(variables)
         for index, entry in enumerate(entries):
-            for spec in self._entry(index, entry, defaults, context):
+            for spec in self._entry(index, entry, defaults, context, len(targets)):
                 if spec.name in seen:
                     first = self.source.locate(("targets", seen[spec.name]))
                     raise self.error(
@@ -149,12 +153,14 @@ class _Expander:
                         ("providers", name, secret),
                         key=True,
                     )
-            if name in HTTP_PROVIDERS:
-                try:
+            try:
+                if name in HTTP_PROVIDERS:
                     setting_values(name, settings)
-                except SettingError as error:
-                    where = ("providers", name, error.key)
-                    raise self.error(str(error), where, key=error.at_key) from None
+                elif "prices" in settings:
+                    parse_prices(name, settings["prices"])
+            except SettingError as error:
+                where = ("providers", name, *error.path)
+                raise self.error(str(error), where, key=error.at_key) from None
         return raw
 
     def _cache(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -168,8 +174,14 @@ class _Expander:
         return raw
 
     def _entry(
-        self, index: int, entry: Any, defaults: dict[str, Any], context: dict[str, Any]
+        self,
+        index: int,
+        entry: Any,
+        defaults: dict[str, Any],
+        context: dict[str, Any],
+        earlier: int,
     ) -> list[TargetSpec]:
+        """The targets of one entry; ``earlier`` targets came before it."""
         where: ValuePath = ("targets", index)
         if not isinstance(entry, dict):
             raise self.error("a target must be a mapping", where)
@@ -185,10 +197,21 @@ class _Expander:
             if not isinstance(matrix, dict):
                 raise self.error("matrix must be a mapping of lists", (*where, "matrix"))
             rendered = self._render(matrix, context, (*where, "matrix"), None)
+            self._check_keywords(rendered, fields, (*where, "matrix"))
             try:
+                count, comparisons = matrix_size(rendered)
+                if earlier + count > self.limits.targets:
+                    what = f"this matrix brings the manifest to {earlier + count:,} targets"
+                    raise LimitError(self.limits.over("targets", what))
+                self.engine.meter.step(comparisons)
                 combinations = expand_matrix(rendered)
             except MatrixError as error:
                 raise self.error(str(error), (*where, "matrix", *error.key)) from None
+            except LimitError as error:
+                raise self.error(str(error), (*where, "matrix"), key=True) from None
+        elif earlier + 1 > self.limits.targets:
+            what = f"the manifest has more than {self.limits.targets:,} targets"
+            raise self.error(self.limits.over("targets", what), where)
         name_renderer = self._renderer(fields["name"], origins["name"])
         renderers = {
             key: renderer
@@ -211,6 +234,23 @@ class _Expander:
                 values[key] = renderer(local, name)
             specs.append(TargetSpec(name, index, values, origins, combination))
         return specs
+
+    def _check_keywords(
+        self, matrix: dict[str, Any], fields: dict[str, Any], where: ValuePath
+    ) -> None:
+        """A misspelt ``exclude`` would silently become one more variable. A
+        key that reads like ``include`` or ``exclude`` is a variable only
+        when a template of the target uses it."""
+        for key in matrix:
+            keyword = misspelt_keyword(key)
+            if keyword is not None and not _uses(fields, re.compile(rf"\b{re.escape(key)}\b")):
+                raise self.error(
+                    f"matrix key '{key}' is not a variable any template of this target uses"
+                    f" (did you mean '{keyword}'?); to keep a variable of that name, use it in"
+                    f' a template, such as the name: "...-{{{{ {key} }}}}"',
+                    (*where, key),
+                    key=True,
+                )
 
     def _render(
         self, value: Any, context: Mapping[str, Any], path: ValuePath, target: str | None
@@ -255,6 +295,17 @@ class _Expander:
 
             return render_container
         return None
+
+
+def _uses(value: Any, name: re.Pattern[str]) -> bool:
+    """Whether a template among ``value``'s strings mentions ``name``."""
+    if isinstance(value, str):
+        return TemplateEngine.is_template(value) and name.search(value) is not None
+    if isinstance(value, dict):
+        return any(_uses(item, name) for item in value.values())
+    if isinstance(value, list):
+        return any(_uses(item, name) for item in value)
+    return False
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
+import math
 from typing import Any
 
 Combination = dict[str, Any]
+KEYWORDS = ("include", "exclude")
 
 
 class MatrixError(ValueError):
@@ -18,12 +21,7 @@ class MatrixError(ValueError):
 
 def expand_matrix(matrix: dict[str, Any]) -> list[Combination]:
     """Every combination, in the order of the lists, then include-only additions."""
-    include = _entries(matrix, "include")
-    exclude = _entries(matrix, "exclude")
-    axes = {key: value for key, value in matrix.items() if key not in ("include", "exclude")}
-    for key, values in axes.items():
-        if not isinstance(values, list) or not values:
-            raise MatrixError(f"matrix variable '{key}' must be a non-empty list", (key,))
+    axes, include, exclude = _parts(matrix)
     for position, entry in enumerate(exclude):
         for key in entry:
             if key not in axes:
@@ -37,6 +35,32 @@ def expand_matrix(matrix: dict[str, Any]) -> list[Combination]:
     if not axes:
         combinations = []  # an include-only matrix is just its include entries
     return _apply_include(combinations, include, frozenset(axes))
+
+
+def matrix_size(matrix: dict[str, Any]) -> tuple[int, int]:
+    """(at most how many combinations, how many comparisons include and exclude
+    make), known before any combination is made."""
+    axes, include, exclude = _parts(matrix)
+    product = math.prod(len(values) for values in axes.values()) if axes else 0
+    return product + len(include), product * (len(include) + len(exclude))
+
+
+def misspelt_keyword(key: str) -> str | None:
+    """``include`` or ``exclude`` when ``key`` reads like a typo of one."""
+    close = difflib.get_close_matches(key, KEYWORDS, n=1, cutoff=0.75)
+    return close[0] if close and key not in KEYWORDS else None
+
+
+def _parts(
+    matrix: dict[str, Any],
+) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    include = _entries(matrix, "include")
+    exclude = _entries(matrix, "exclude")
+    axes = {key: value for key, value in matrix.items() if key not in KEYWORDS}
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise MatrixError(f"matrix variable '{key}' must be a non-empty list", (key,))
+    return axes, include, exclude
 
 
 def _entries(matrix: dict[str, Any], key: str) -> list[dict[str, Any]]:

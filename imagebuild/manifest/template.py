@@ -13,14 +13,22 @@ missing name, an attribute that dicts also have as a method, a value that is
 not a plain scalar) goes through Jinja itself. Jinja is imported the first
 time a template needs it, so a manifest of plain substitutions never pays
 for the import.
+
+Templates are untrusted input: they run in a metered sandbox
+(:mod:`imagebuild.manifest.sandbox`) that refuses work and values beyond
+the manifest's limits, and a lone ``{{ expr }}`` must come to a JSON value,
+which every request, fingerprint and lock entry can hold.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from imagebuild.manifest.limits import DEFAULT_LIMITS, LimitError, Limits, Meter
+from imagebuild.manifest.source import json_problem
 
 if TYPE_CHECKING:
     import jinja2
@@ -51,10 +59,11 @@ class TemplateError(Exception):
 class TemplateEngine:
     """Renders manifest strings; ``{% include %}`` resolves beside the manifest."""
 
-    def __init__(self, search_dir: Path | None = None) -> None:
+    def __init__(self, search_dir: Path | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         self._search_dir = search_dir
         self._jinja_env: jinja2.Environment | None = None
         self._compiled: dict[str, Compiled] = {}
+        self.meter = Meter(limits)
 
     @staticmethod
     def is_template(text: str) -> bool:
@@ -72,10 +81,13 @@ class TemplateEngine:
         compiled = self._compiled.get(text)
         if compiled is None:
             compiled = self._compiled[text] = self._compile(text)
-        return compiled(context)
+        try:
+            return compiled(context)
+        except LimitError as error:
+            raise TemplateError(str(error)) from None
 
     def _compile(self, text: str) -> Compiled:
-        fast = _substitution(text)
+        fast = _substitution(text, self.meter)
         if fast is None:
             return self._jinja(text)
         jinja: Compiled | None = None
@@ -94,11 +106,12 @@ class TemplateEngine:
     def _environment(self) -> jinja2.Environment:
         if self._jinja_env is None:
             import jinja2
-            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            from imagebuild.manifest.sandbox import MeteredSandbox
 
             loader = jinja2.FileSystemLoader(str(self._search_dir)) if self._search_dir else None
-            self._jinja_env = ImmutableSandboxedEnvironment(
-                undefined=jinja2.StrictUndefined, loader=loader, autoescape=False
+            self._jinja_env = MeteredSandbox(
+                self.meter, undefined=jinja2.StrictUndefined, loader=loader, autoescape=False
             )
         return self._jinja_env
 
@@ -114,12 +127,18 @@ class TemplateEngine:
             template = environment.from_string(tree)
         except jinja2.TemplateSyntaxError as error:
             raise TemplateError(_syntax_message(error)) from None
+        except RecursionError:
+            raise TemplateError("template nests too deeply to compile") from None
+        except Exception as error:  # a literal Python cannot hold, such as a 5,000-digit number
+            raise TemplateError(f"template error: {type(error).__name__}: {error}") from None
         globals = environment.globals if _needs_globals(tree, environment) else None
-        jinja_render = _jinja_renderer(template, globals, typed=match is not None)
+        jinja_render = _jinja_renderer(template, globals, self.meter, typed=match is not None)
 
         def render(context: Mapping[str, Any]) -> Any:
             try:
                 return jinja_render(context)
+            except (LimitError, TemplateError) as error:
+                raise TemplateError(str(error)) from None
             except jinja2.exceptions.SecurityError as error:
                 raise TemplateError(f"template sandbox violation: {error}") from None
             except jinja2.UndefinedError as error:
@@ -145,7 +164,7 @@ def _needs_globals(tree: jinja2.nodes.Template, environment: jinja2.Environment)
 
 
 def _jinja_renderer(
-    template: jinja2.Template, globals: Mapping[str, Any] | None, *, typed: bool
+    template: jinja2.Template, globals: Mapping[str, Any] | None, meter: Meter, *, typed: bool
 ) -> Compiled:
     """A render function. The context is passed to Jinja as it is, with the
     globals under it only for templates that may read them: merging them
@@ -163,27 +182,63 @@ def _jinja_renderer(
             current = frame(context)
             for _ in render_func(current):
                 pass
-            value = current.vars[_RESULT]
-            _fail_on_undefined(value)
-            return value
+            return _json_value(current.vars[_RESULT], meter)
 
         return evaluate
-    return lambda context: "".join(render_func(frame(context)))
+
+    def render_text(context: Mapping[str, Any]) -> str:
+        # The chunks are sized before they are joined: a thousand outputs of
+        # one long string are a thousand references until then.
+        chunks = list(render_func(frame(context)))
+        meter.built(sum(map(len, chunks)))
+        return "".join(chunks)
+
+    return render_text
 
 
-def _fail_on_undefined(value: Any) -> None:
-    """Assigning an undefined value does not fail, using it does: fail now,
-    also for one nested in a list or mapping the expression built."""
+def _json_value(value: Any, meter: Meter) -> Any:
+    """A lone expression's value as JSON: the string, number, boolean, null,
+    list or mapping a request can hold; anything else is the template's error."""
+    from imagebuild.manifest.sandbox import text_size
+
+    meter.allow(text_size(value, meter.limits.string))
+    return _json(value, meter.limits.depth)
+
+
+def _json(value: Any, depth: int) -> Any:
     import jinja2
 
+    if value is None or isinstance(value, bool | float | int | str):
+        problem = json_problem(value)
+        if problem is not None:
+            raise TemplateError(f"the expression's value {problem}")
+        return str(value) if isinstance(value, str) and type(value) is not str else value
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _fail_on_undefined(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _fail_on_undefined(item)
+    if depth < 1 and isinstance(value, list | tuple | dict):
+        raise TemplateError("the expression's value nests too deeply")
+    if isinstance(value, list | tuple):
+        return [_json(item, depth - 1) for item in value]
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise TemplateError(
+                "the expression's value is a mapping with keys that are not strings"
+            )
+        return {key: _json(item, depth - 1) for key, item in value.items()}
+    hint = "; |list makes a list of it" if isinstance(value, range | Iterator) else ""
+    raise TemplateError(
+        f"the expression's value is {_kind(value)}, which JSON has no type for"
+        " (strings, numbers, booleans, null, lists and mappings)" + hint
+    )
+
+
+def _kind(value: Any) -> str:
+    name = type(value).__name__
+    return (
+        f"a {name}"
+        if not callable(value)
+        else f"the function or type {getattr(value, '__name__', name)}"
+    )
 
 
 def _syntax_message(error: jinja2.TemplateSyntaxError) -> str:
@@ -199,7 +254,7 @@ _PLAIN = (str, int, float, bool)
 Lookup = tuple[str, ...]
 
 
-def _substitution(text: str) -> Compiled | None:
+def _substitution(text: str, meter: Meter) -> Compiled | None:
     """A direct renderer for ``text`` if it is made only of text and
     ``{{ a.b['c'] }}`` tags, else None. Text keeping any brace, or a carriage
     return (Jinja rewrites newlines), is left to Jinja; a final newline is
@@ -226,9 +281,11 @@ def _substitution(text: str) -> Compiled | None:
         parts.append(lookup)
 
     def render(context: Mapping[str, Any]) -> str:
-        return "".join(
+        rendered = "".join(
             part if isinstance(part, str) else str(_resolve(context, part)) for part in parts
         )
+        meter.built(len(rendered))
+        return rendered
 
     return render
 

@@ -52,7 +52,12 @@ from imagebuild.errors import (
     TransientError,
 )
 from imagebuild.providers.base import GeneratedImage, Generation, GenerationTask, TaskJournal
-from imagebuild.providers.settings import HttpSettings, RetryPolicy, parse_settings
+from imagebuild.providers.settings import (
+    HttpSettings,
+    RetryPolicy,
+    credential_problem,
+    parse_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +76,13 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def require_env(environ: Mapping[str, str], name: str) -> str:
-    """A credential from the environment; the manifest never holds one."""
+    """A credential from the environment; the manifest never holds one. It
+    goes into an HTTP header, which takes printable ASCII only: anything else
+    is refused here, by the variable's name, and the value is never shown."""
     value = environ.get(name, "").strip()
-    if not value:
-        raise AuthenticationError(f"{name} is not set")
+    problem = credential_problem(name, value)
+    if problem is not None:
+        raise AuthenticationError(problem)
     return value
 
 

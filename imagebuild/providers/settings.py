@@ -23,6 +23,20 @@ CREDENTIAL_VARIABLES = {"runware": "RUNWARE_API_KEY", "runcomfy": "RUNCOMFY_API_
 HTTP_PROVIDERS = frozenset(CREDENTIAL_VARIABLES)
 
 
+def credential_problem(name: str, value: str) -> str | None:
+    """Why the credential in variable ``name`` cannot be used, or None. It goes
+    into an HTTP header, which takes printable ASCII only; the message names
+    the variable and never shows the value."""
+    if not value:
+        return f"{name} is not set"
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+        return (
+            f"{name} holds a space, a control character or a non-ASCII character;"
+            " set it to the key alone"
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class PollSchedule:
     """When to ask for results: ``first`` seconds after submission, then
@@ -125,6 +139,8 @@ def setting_values(provider: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             raise SettingError(provider, key, message, at_key=True)
     if "url" in raw:
         _url(provider, raw["url"])
+    if "prices" in raw:
+        parse_prices(provider, raw["prices"])
     values: dict[str, Any] = {}
     for key, (attribute, kind) in _NUMBER_KEYS.items():
         if key in raw:
@@ -144,6 +160,21 @@ def setting_values(provider: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             raise SettingError(provider, "outputType", message)
         values["output_type"] = raw["outputType"]
     return values
+
+
+def parse_prices(provider: str, raw: Any) -> dict[str, float]:
+    """``prices``: USD per image by model id, for the models the registry has
+    no price for. Any provider's block may give them, not only these."""
+    if not isinstance(raw, Mapping):
+        raise SettingError(provider, "prices", "must map model ids to USD per image")
+    prices = {}
+    for model, value in raw.items():
+        price = _number(value, float)
+        if price is None or price < 0:
+            message = f"{value!r} is not a price (USD per image, a number from 0)"
+            raise SettingError(provider, "prices", message, entry=str(model))
+        prices[str(model)] = float(price)
+    return prices
 
 
 def _url(provider: str, url: Any) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from imagebuild.errors import Location, ManifestError
 from imagebuild.manifest.expand import Manifest, TargetSpec, load_manifest
+from imagebuild.manifest.limits import Limits
 
 
 def expand(tmp_path: Path, text: str) -> Manifest:
@@ -439,3 +440,107 @@ def test_a_matrix_of_only_include_entries(tmp_path: Path) -> None:
         "        - x: 1\n        - x: 2\n",
     )
     assert [spec.name for spec in manifest.targets] == ["a1", "a2"]
+
+
+def limited(tmp_path: Path, text: str, limits: Limits) -> Manifest:
+    path = tmp_path / "m.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_manifest(path, display="m.yaml", limits=limits)
+
+
+SIX_AXES = (
+    'version: 1\ntargets:\n  - name: "t-{{ p }}{{ q }}{{ r }}{{ s }}{{ t }}{{ u }}"\n    matrix:\n'
+    + "".join(f"      {axis}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n" for axis in "pqrstu")
+)
+
+
+def test_a_matrix_over_the_target_limit_is_refused_before_it_expands(tmp_path: Path) -> None:
+    error = failure(tmp_path, SIX_AXES)
+    assert str(error) == (
+        "m.yaml:4:5: this matrix brings the manifest to 1,000,000 targets, over the limit of"
+        " 25,000 (IMAGEBUILD_MAX_TARGETS=N raises it)"
+    )
+
+
+def test_the_target_limit_counts_every_entry(tmp_path: Path) -> None:
+    text = (
+        'version: 1\ntargets:\n  - name: "a{{ x }}"\n    matrix: {x: [1, 2, 3]}\n'
+        "  - name: b\n  - name: c\n"
+    )
+    assert len(limited(tmp_path, text, Limits(targets=5)).targets) == 5
+    with pytest.raises(ManifestError) as caught:
+        limited(tmp_path, text, Limits(targets=4))
+    assert str(caught.value) == (
+        "m.yaml:6:5: the manifest has more than 4 targets, over the limit of 4"
+        " (IMAGEBUILD_MAX_TARGETS=N raises it)"
+    )
+    with pytest.raises(ManifestError, match="4:5: this matrix brings the manifest to 3 targets"):
+        limited(tmp_path, text, Limits(targets=2))
+
+
+def test_the_target_limit_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (
+        'version: 1\ntargets:\n  - name: "a{{ x }}{{ y }}"\n    matrix: {x: [1, 2, 3], y: [1, 2]}\n'
+    )
+    monkeypatch.setenv("IMAGEBUILD_MAX_TARGETS", "5")
+    assert "IMAGEBUILD_MAX_TARGETS" in str(failure(tmp_path, text))
+    monkeypatch.setenv("IMAGEBUILD_MAX_TARGETS", "6")
+    assert len(expand(tmp_path, text).targets) == 6
+
+
+def test_include_and_exclude_comparisons_are_steps(tmp_path: Path) -> None:
+    text = (
+        'version: 1\ntargets:\n  - name: "a{{ x }}{{ y }}"\n    matrix:\n'
+        "      x: [1, 2, 3, 4]\n      y: [1, 2, 3, 4]\n      exclude: [{x: 1}, {y: 2}]\n"
+    )
+    assert len(limited(tmp_path, text, Limits(steps=32)).targets) == 9
+    with pytest.raises(ManifestError, match="4:5: templates and matrices take too many steps"):
+        limited(tmp_path, text, Limits(steps=31))
+
+
+@pytest.mark.parametrize(
+    ("key", "keyword"), [("exlude", "exclude"), ("excludes", "exclude"), ("inclde", "include")]
+)
+def test_a_misspelt_include_or_exclude_is_an_error_at_the_key(
+    tmp_path: Path, key: str, keyword: str
+) -> None:
+    error = failure(
+        tmp_path,
+        'version: 1\ntargets:\n  - name: "a-{{ c }}"\n    matrix:\n      c: [x, y]\n'
+        f"      {key}: [{{c: x}}]\n",
+    )
+    assert str(error) == (
+        f"m.yaml:6:7: matrix key '{key}' is not a variable any template of this target uses"
+        f" (did you mean '{keyword}'?); to keep a variable of that name, use it in a template,"
+        f' such as the name: "...-{{{{ {key} }}}}"'
+    )
+
+
+def test_a_variable_named_like_a_keyword_is_kept_when_a_template_uses_it(tmp_path: Path) -> None:
+    manifest = expand(
+        tmp_path,
+        'version: 1\ndefaults:\n  prompt: "tea with {{ includes }}"\ntargets:\n'
+        '  - name: "a-{{ c }}"\n    matrix:\n      c: [x, y]\n      includes: [milk]\n',
+    )
+    assert [spec.fields["prompt"] for spec in manifest.targets] == ["tea with milk"] * 2
+
+
+def test_prices_of_any_provider_are_checked_at_their_entry(tmp_path: Path) -> None:
+    error = failure(
+        tmp_path,
+        "version: 1\nproviders:\n  local:\n    prices: {local: -1}\ntargets:\n  - name: a\n",
+    )
+    assert str(error) == (
+        "m.yaml:4:21: providers.local.prices.local: -1 is not a price (USD per image, a number from 0)"
+    )
+
+
+def test_a_template_over_a_limit_is_located_at_its_value(tmp_path: Path) -> None:
+    error = failure(
+        tmp_path, "version: 1\ntargets:\n  - name: a\n    prompt: \"{{ 'a' * 10**9 }}\"\n"
+    )
+    assert error.location == Location("m.yaml", 4, 13)
+    assert error.target == "a"
+    assert "IMAGEBUILD_MAX_STRING=N raises it" in error.message

@@ -8,11 +8,15 @@ configurations" in the workflow syntax reference).
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from imagebuild.manifest.matrix import MatrixError, expand_matrix
+from imagebuild.manifest.matrix import MatrixError, expand_matrix, matrix_size, misspelt_keyword
 
 
 def test_github_include_example_fruit_and_animal() -> None:
@@ -202,3 +206,109 @@ def test_malformed_matrices_raise_with_the_offending_key(
 def test_matrix_error_is_a_value_error() -> None:
     assert issubclass(MatrixError, ValueError)
     assert MatrixError("x").key == ()
+
+
+def test_matrix_size_is_known_before_any_combination_is_made() -> None:
+    matrix = {"a": list(range(1000)), "b": list(range(1000)), "c": list(range(1000))}
+    matrix["include"] = [{"a": 1, "x": 2}]
+    matrix["exclude"] = [{"a": 0}, {"b": 0}]
+    assert matrix_size(matrix) == (10**9 + 1, 3 * 10**9)
+    assert matrix_size({"include": [{"a": 1}, {"a": 2}]}) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("key", "keyword"),
+    [("exlude", "exclude"), ("exclud", "exclude"), ("excludes", "exclude"), ("Include", "include")],
+)
+def test_a_key_reading_like_a_keyword_is_named(key: str, keyword: str) -> None:
+    assert misspelt_keyword(key) == keyword
+
+
+@pytest.mark.parametrize("key", ["include", "exclude", "city", "clue", "inch", "extra"])
+def test_keywords_and_ordinary_names_are_not_typos(key: str) -> None:
+    assert misspelt_keyword(key) is None
+
+
+# Property tests against a reference written the plain way: every product in
+# order, minus what an exclude entry matches, each include entry extending the
+# combinations its axis values match or else added on its own.
+AXES = ("a", "b", "c")
+EXTRAS = ("x", "y")
+values = st.one_of(st.integers(0, 3), st.sampled_from(["p", "q"]))
+
+
+@st.composite
+def matrices(draw: st.DrawFn) -> dict[str, Any]:
+    axes = draw(st.lists(st.sampled_from(AXES), unique=True, max_size=3))
+    matrix: dict[str, Any] = {
+        axis: draw(st.lists(values, min_size=1, max_size=4, unique=True)) for axis in axes
+    }
+    if axes and draw(st.booleans()):
+        matrix["exclude"] = draw(
+            st.lists(st.dictionaries(st.sampled_from(axes), values, min_size=1), max_size=4)
+        )
+    if draw(st.booleans()):
+        matrix["include"] = draw(
+            st.lists(
+                st.dictionaries(st.sampled_from(AXES + EXTRAS), values, min_size=1), max_size=4
+            )
+        )
+    return matrix
+
+
+def reference_expansion(matrix: dict[str, Any]) -> list[dict[str, Any]]:
+    axes = [key for key in matrix if key not in ("include", "exclude")]
+    combinations: list[dict[str, Any]] = [{}] if axes else []
+    for axis in axes:
+        combinations = [{**c, axis: value} for c in combinations for value in matrix[axis]]
+
+    def matches(combination: dict[str, Any], entry: dict[str, Any]) -> bool:
+        return all(combination[key] == value for key, value in entry.items())
+
+    kept = [c for c in combinations if not any(matches(c, e) for e in matrix.get("exclude", []))]
+    extended = [dict(c) for c in kept]
+    added = []
+    for entry in matrix.get("include", []):
+        own = {key: value for key, value in entry.items() if key in axes}
+        hits = [index for index, c in enumerate(kept) if matches(c, own)]
+        for index in hits:
+            extended[index].update({k: v for k, v in entry.items() if k not in axes})
+        if not hits:
+            added.append(dict(entry))
+    return extended + added
+
+
+@settings(max_examples=100, deadline=None)
+@given(matrices())
+def test_expansion_agrees_with_the_reference(matrix: dict[str, Any]) -> None:
+    assert expand_matrix(matrix) == reference_expansion(matrix)
+
+
+@settings(max_examples=100, deadline=None)
+@given(matrices())
+def test_expansion_never_exceeds_its_predicted_size(matrix: dict[str, Any]) -> None:
+    combinations = expand_matrix(matrix)
+    count, comparisons = matrix_size(matrix)
+    assert len(combinations) <= count
+    axes = [key for key in matrix if key not in ("include", "exclude")]
+    product = math.prod(len(matrix[axis]) for axis in axes) if axes else 0
+    entries = len(matrix.get("include", [])) + len(matrix.get("exclude", []))
+    assert comparisons == product * entries
+
+
+@settings(max_examples=100, deadline=None)
+@given(matrices())
+def test_excluded_values_never_return_and_includes_never_overwrite_axis_values(
+    matrix: dict[str, Any],
+) -> None:
+    axes = [key for key in matrix if key not in ("include", "exclude")]
+    product = [
+        dict(zip(axes, p, strict=True)) for p in itertools.product(*(matrix[a] for a in axes))
+    ]
+    kept = [
+        c
+        for c in (product if axes else [])
+        if not any(all(c[k] == v for k, v in e.items()) for e in matrix.get("exclude", []))
+    ]
+    combinations = expand_matrix(matrix)
+    assert [{axis: c[axis] for axis in axes} for c in combinations[: len(kept)]] == kept

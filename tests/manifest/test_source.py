@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from imagebuild.errors import Location, ManifestError
+from imagebuild.manifest import source as source_module
+from imagebuild.manifest.limits import Limits
 from imagebuild.manifest.source import load_source, parse_source
 
 NESTED = """\
@@ -237,3 +239,145 @@ def test_load_source_of_non_utf8_bytes_is_a_manifest_error(tmp_path: Path) -> No
     with pytest.raises(ManifestError) as caught:
         load_source(path, display="latin1.yaml")
     assert str(caught.value).startswith("latin1.yaml:1:1: cannot read manifest")
+
+
+def test_a_merged_anchor_met_again_through_an_alias_is_not_a_duplicate_key() -> None:
+    data = parse_source("a: &a {x: 1}\nb: &b {<<: *a, x: 2}\nc: *b\n", "m.yaml").data
+    assert data == {"a": {"x": 1}, "b": {"x": 2}, "c": {"x": 2}}
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (
+            "version: 1\ntargets: &t [{name: a, x: *t}]\n",
+            (2, 24),
+            "recursive alias: this value contains itself",
+        ),
+        ("a: &a {<<: *a}\n", (1, 8), "recursive alias: this value contains itself"),
+        ("a:\n  <<: 5\n", (2, 7), "expected a mapping or list of mappings for merging"),
+        ("a:\n  <<: 'str'\n", (2, 7), "expected a mapping or list of mappings for merging"),
+        ("a: !custom x\n", (1, 4), "unsupported YAML tag !custom"),
+        ("a: !!pair [b: 1]\n", (1, 4), "unsupported YAML tag !!pair"),
+        (
+            "a: !!set {b, c}\n",
+            (1, 4),
+            "this value is a YAML set (!!set), which JSON has no type for; write a list",
+        ),
+        ("a: !!omap [b: 1]\n", (1, 4), "a YAML ordered map (!!omap)"),
+        (
+            "a: 2024-01-01\n",
+            (1, 4),
+            "'2024-01-01' is a YAML date (!!timestamp), which JSON has no type for; quote it",
+        ),
+        ("a: !!binary aGVsbG8=\n", (1, 4), "is YAML binary data (!!binary)"),
+        ("a: .nan\n", (1, 4), "'.nan' is not a JSON number (NaN and infinities have no JSON form)"),
+        ("a: [-.inf]\n", (1, 5), "'-.inf' is not a JSON number"),
+        ("a: 1.0e+999\n", (1, 4), "'1.0e+999' is not a JSON number"),
+        ("seed: 18446744073709551616\n", (1, 7), "is beyond the 64-bit integers JSON readers take"),
+        ("a: -9223372036854775809\n", (1, 4), "is beyond the 64-bit integers"),
+        ("a: " + "7" * 5000 + "\n", (1, 4), "cannot be read as int"),
+        ("a: !!int twelve\n", (1, 4), "'twelve' cannot be read as int"),
+        ('a: "\\ud800"\n', (1, 7), "YAML syntax error"),
+    ],
+)
+def test_what_json_cannot_hold_is_refused_where_it_is_written(
+    text: str, where: tuple[int, int], message: str
+) -> None:
+    error = syntax_error(text)
+    assert error.location == Location("m.yaml", *where)
+    assert message in error.message
+    assert "\n" not in str(error)
+
+
+def test_json_edges_are_kept() -> None:
+    data = parse_source(
+        "big: 18446744073709551615\nlow: -9223372036854775808\nquoted: '2024-01-01'\n"
+        "text: !!str 12\nfloat: 1.5e+300\n",
+        "m.yaml",
+    ).data
+    assert data == {
+        "big": 2**64 - 1,
+        "low": -(2**63),
+        "quoted": "2024-01-01",
+        "text": "12",
+        "float": 1.5e300,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("a: b\n  c\x07d\n", (2, 4)), ("a: é\x01\n", (1, 5)), ("\x1b", (1, 1))],
+)
+def test_a_control_character_is_one_line_at_its_place(text: str, where: tuple[int, int]) -> None:
+    error = syntax_error(text)
+    assert error.location == Location("m.yaml", *where)
+    control = next(c for c in text if ord(c) < 32 and c != "\n")
+    assert error.message.startswith(f"character U+{ord(control):04X} is not allowed in YAML")
+    assert "\n" not in str(error)
+
+
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]\n"
+    for previous, name in zip("abcdef", "bcdefg", strict=True)
+)
+
+
+def test_an_alias_bomb_is_refused_where_it_grows_past_the_limit() -> None:
+    error = syntax_error(ALIAS_BOMB)
+    # b..g expand to 111, 1,111, ... values: f, at line 6, is the first past 500,000.
+    assert error.location == Location("m.yaml", 6, 4)
+    assert error.message == (
+        "this value expands to 1,111,111 YAML values (aliases expanded), over the limit of"
+        " 500,000 (IMAGEBUILD_MAX_NODES=N raises it)"
+    )
+
+
+def test_the_node_limit_counts_aliases_and_can_be_raised() -> None:
+    text = "a: &a [1, 2, 3]\nb: [*a, *a, *a]\n"
+    with pytest.raises(ManifestError, match="expands to 20 YAML values"):
+        parse_source(text, "m.yaml", Limits(nodes=19))
+    assert parse_source(text, "m.yaml", Limits(nodes=20)).data["b"] == [[1, 2, 3]] * 3
+
+
+def test_aliases_of_long_strings_count_their_bytes() -> None:
+    text = f"a: &a {'x' * 1000}\nb: [{', '.join(['*a'] * 20)}]\n"
+    with pytest.raises(ManifestError, match=r"2:4: this value expands to 20,\d+ bytes"):
+        parse_source(text, "m.yaml", Limits(bytes=20_000))
+
+
+def test_nesting_deeper_than_the_limit_is_refused_at_the_deepest_value() -> None:
+    error = syntax_error("v: " + "[" * 70 + "]" * 70 + "\n")
+    assert error.location == Location("m.yaml", 1, 67)
+    assert (
+        error.message
+        == "values nest too deeply, over the limit of 64 (IMAGEBUILD_MAX_DEPTH=N raises it)"
+    )
+    assert parse_source("v: " + "[" * 70 + "]" * 70, "m.yaml", Limits(depth=80)).data
+
+
+def test_an_alias_used_deeper_than_its_anchor_counts_its_own_depth() -> None:
+    text = "a: &a [[[1]]]\nb: [[[[*a]]]]\n"
+    with pytest.raises(ManifestError, match="values nest too deeply") as caught:
+        parse_source(text, "m.yaml", Limits(depth=8))
+    assert caught.value.location == Location("m.yaml", 2, 7)
+    assert parse_source(text, "m.yaml", Limits(depth=9)).data["b"] == [[[[[[[1]]]]]]]
+
+
+def test_pyyaml_without_libyaml_stops_at_the_depth_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(source_module, "_Loader", source_module._PureLoader)
+    error = syntax_error("v: " + "[" * 500 + "]" * 500 + "\n")
+    assert error.message.startswith("values nest too deeply, over the limit of 64")
+    assert error.location == Location("m.yaml", 1, 67)
+    assert parse_source(NESTED, "m.yaml").data["campaign"]["title"] == "Spring"
+
+
+def test_a_manifest_file_over_the_byte_limit_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("a: " + "x" * 2000 + "\n")
+    with pytest.raises(ManifestError) as caught:
+        load_source(path, "big.yaml", Limits(bytes=1000))
+    assert str(caught.value) == (
+        "big.yaml:1:1: the manifest is 2,004 bytes, over the limit of 1,000"
+        " (IMAGEBUILD_MAX_BYTES=N raises it)"
+    )

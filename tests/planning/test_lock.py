@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagebuild.errors import ManifestError
-from imagebuild.planning.lock import LOCK_VERSION, LockFile, lock_path_for
+from imagebuild.planning.lock import LOCK_VERSION, LockFile, entry_problem, lock_path_for
 
 ENTRY = {
     "fingerprint": "ab" * 32,
@@ -176,3 +180,36 @@ def test_a_lock_with_conflict_markers_names_the_conflicts_line(tmp_path: Path) -
         f"{path}:3:1: unresolved merge conflict: keep one side's entry and delete the "
         "<<<<<<<, ======= and >>>>>>> lines"
     )
+
+
+# What a lock entry may hold: the JSON a manifest and a provider produce.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=8,
+)
+# Entries a reader accepts: the fields planning reads have their types.
+entries = st.dictionaries(
+    st.text(min_size=1),
+    st.dictionaries(st.text(), json_values, max_size=4).filter(
+        lambda entry: entry_problem(entry) is None
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(entries)
+def test_reading_a_rendered_lock_gives_its_entries_back(entries: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.lock.json"
+        path.write_bytes(LockFile(path, entries).render())
+        again = LockFile.read(path)
+    assert again.entries == entries
+    assert again.render() == LockFile(path, entries).render()

@@ -50,6 +50,20 @@ def test_missing_credential() -> None:
         require_env({"RUNWARE_API_KEY": "  "}, "RUNWARE_API_KEY")
 
 
+@pytest.mark.parametrize("key", ["abc\ndef", "abc def", "abc\tdef", "abcé", "ab\x00c", "ab\u200bc"])
+def test_a_credential_no_http_header_can_carry_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        require_env({"RUNWARE_API_KEY": key}, "RUNWARE_API_KEY")
+    assert str(caught.value) == (
+        "RUNWARE_API_KEY holds a space, a control character or a non-ASCII character;"
+        " set it to the key alone"
+    )
+
+
+def test_a_credential_is_read_without_surrounding_whitespace() -> None:
+    assert require_env({"RUNWARE_API_KEY": " k-1_2.3/4+5=\n"}, "RUNWARE_API_KEY") == "k-1_2.3/4+5="
+
+
 def test_redactor() -> None:
     assert Redactor("s3cret")("bad key s3cret!") == "bad key [redacted]!"
 

@@ -13,6 +13,7 @@ from imagebuild.providers.settings import (
     HTTP_PROVIDERS,
     PollSchedule,
     RetryPolicy,
+    parse_prices,
     parse_settings,
     setting_values,
 )
@@ -90,3 +91,38 @@ def test_backoff_honours_retry_after_within_the_cap() -> None:
     assert policy.delay(1, retry_after=5.0, draw=lambda low, high: high) == 5.0
     assert policy.delay(6, retry_after=5.0, draw=lambda low, high: high) == 30.0
     assert policy.delay(1, retry_after=31.0) is None
+
+
+def test_prices_are_numbers_by_model_id() -> None:
+    assert parse_prices("runware", {"imagineart:1@5": "0.03", "other:1@1": 0}) == {
+        "imagineart:1@5": 0.03,
+        "other:1@1": 0.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (5, "providers.runware.prices: must map model ids to USD per image"),
+        (["m"], "providers.runware.prices: must map model ids to USD per image"),
+        (
+            {"m": "abc"},
+            "providers.runware.prices.m: 'abc' is not a price (USD per image, a number from 0)",
+        ),
+        ({"m": -0.01}, "providers.runware.prices.m: -0.01 is not a price"),
+        ({"m": "nan"}, "providers.runware.prices.m: 'nan' is not a price"),
+        ({"m": True}, "providers.runware.prices.m: True is not a price"),
+        ({"m": None}, "providers.runware.prices.m: None is not a price"),
+    ],
+)
+def test_prices_that_are_not_a_mapping_of_prices_are_refused(raw: object, message: str) -> None:
+    with pytest.raises(SettingError) as caught:
+        setting_values("runware", {"prices": raw})
+    assert str(caught.value).startswith(message)
+    assert caught.value.key == "prices"
+
+
+def test_a_bad_price_points_at_its_model() -> None:
+    with pytest.raises(SettingError) as caught:
+        parse_prices("local", {"good": 1, "bad": "x"})
+    assert caught.value.path == ("prices", "bad")

@@ -67,7 +67,9 @@ def machine(project: Project, name: str, text: str) -> Path:
 def fresh_clone(project: Project, built: Path, name: str) -> Path:
     """A CI clone: the manifest and the lock, nothing else."""
     manifest = machine(project, name, built.read_text())
-    shutil.copy2(built.with_name("imagebuild.lock.json"), manifest.with_name("imagebuild.lock.json"))
+    shutil.copy2(
+        built.with_name("imagebuild.lock.json"), manifest.with_name("imagebuild.lock.json")
+    )
     return manifest
 
 
@@ -197,7 +199,9 @@ def test_a_remote_that_is_down_is_one_warning_or_a_required_error(
     assert "Traceback" not in result.err
 
 
-SHARDED = CAMPAIGN.split("targets:")[0] + """targets:
+SHARDED = (
+    CAMPAIGN.split("targets:")[0]
+    + """targets:
   - name: hero
     prompt: a glass teapot on a counter
   - name: hero-night
@@ -215,6 +219,7 @@ SHARDED = CAMPAIGN.split("targets:")[0] + """targets:
       n: [1, 2, 3, 4, 5, 6, 7, 8]
     prompt: "tile number {{{{ n }}}}"
 """
+)
 HERO_UNIT = {"hero", "hero-night", "hero-96", "hero-64", "hero-32"}
 GENERATED = {"hero", "hero-night", *(f"tile-{n}" for n in range(1, 9))}
 

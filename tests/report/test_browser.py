@@ -350,8 +350,13 @@ def test_ten_thousand_cards_are_rendered_a_window_at_a_time(
     browser.get(write_page(tmp_path, "many", payload).as_uri())
     in_page = len(cards(browser))
     assert 0 < in_page <= 120
-    browser.execute_script("scrollTo(0, document.body.scrollHeight)")
-    assert wait_for(lambda: len(cards(browser)) > in_page)
+
+    def scrolled_to_the_end() -> bool:
+        # Scrolled again on each try: a page still laying out may miss one scroll.
+        browser.execute_script("scrollTo(0, document.body.scrollHeight)")
+        return len(cards(browser)) > in_page
+
+    assert wait_for(scrolled_to_the_end)
     browser.execute_script("scrollTo(0, 0)")
     browser.find_element("css selector", "#t-t0 .lineage a").click()  # to the very last card
     last = browser.find_element("id", "t-t9999")
