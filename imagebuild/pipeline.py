@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagebuild.collisions import check_collisions
-from imagebuild.errors import UsageError, collected, unknown_name
+from imagebuild.errors import UsageError, collected
 from imagebuild.execution.journal import Journal, Replay
 from imagebuild.graph import order_targets, with_upstreams
 from imagebuild.manifest.expand import Manifest, load_manifest
@@ -89,21 +89,20 @@ def select_targets(manifest: Manifest, targets: list[Target], patterns: list[str
     if not patterns:
         return targets
     names = [target.name for target in targets]
+    tags = sorted({tag for target in targets for tag in target.tags})
     chosen: set[str] = set()
     for pattern in patterns:
         if pattern.startswith(TAG_PREFIX):
             tag = pattern[len(TAG_PREFIX) :]
             matched = [t.name for t in targets if fnmatch.filter(t.tags, tag)]
-            if not matched:
-                tags = sorted({tag for target in targets for tag in target.tags})
-                raise manifest.source.error(unknown_name("tag", tag, tags), ("targets",))
-            chosen.update(matched)
-            continue
-        matched = fnmatch.filter(names, pattern)
+            known, what = tags, "tag"
+        else:
+            matched = fnmatch.filter(names, pattern)
+            known, what = names, "target"
         if not matched:
-            closest = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+            closest = difflib.get_close_matches(pattern.removeprefix(TAG_PREFIX), known, 3, 0.5)
             hint = f" (closest: {', '.join(closest)})" if closest else ""
-            raise UsageError(f"-t {pattern}: no target of {manifest.display} matches{hint}")
+            raise UsageError(f"-t {pattern}: no {what} of {manifest.display} matches{hint}")
         chosen.update(matched)
     needed = with_upstreams(targets, chosen)
     return [target for target in targets if target.name in needed]

@@ -82,3 +82,19 @@ def test_a_folder_made_a_symlink_during_the_build_is_not_written_through(
     assert outcomes[0].status == "failed"
     assert "now leads outside the manifest folder" in str(outcomes[0].error)
     assert sorted(path.name for path in outside.iterdir()) == ["secret.png"]
+
+
+def test_an_include_through_a_symlink_is_refused_before_it_is_read(
+    project: Project, outside: Path
+) -> None:
+    (outside / "SECRET.txt").write_text("the launch date is 1 April")
+    (project.root / "prompts").mkdir()
+    (project.root / "prompts/link.j2").symlink_to(outside / "SECRET.txt")
+    (project.root / "shared").symlink_to(outside, target_is_directory=True)
+    for include in ("prompts/link.j2", "shared/SECRET.txt"):
+        project.write(HEAD + f"  - {{name: a, prompt: \"x {{% include '{include}' %}}\"}}\n")
+        result = project.run("plan")
+        assert result.code == 1
+        assert f"{include} leads outside the manifest's folder" in result.err
+        assert "launch date" not in result.err
+    assert not project.lock.exists()

@@ -28,15 +28,19 @@ import math
 import re
 import types
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, ValuesView
+from pathlib import Path
 from typing import Any
 
+import jinja2
 from jinja2 import nodes, pass_context
+from jinja2.loaders import split_template_path
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.utils import generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup
 
+from imagebuild.confinement import Confinement
 from imagebuild.manifest.limits import LimitError, Meter
 
 # Integers a template may build: far beyond what any request field takes,
@@ -450,3 +454,24 @@ _FILTER_CHECKS: dict[str, Check] = {
     "slice": _check_count("slices", 1),
     "tojson": _check_tojson,
 }
+
+
+def confined_loader(folder: Path) -> jinja2.BaseLoader:
+    """A loader for ``{% include %}`` and ``{% import %}`` that reads only
+    inside ``folder`` (or an allowed input root), real paths resolved: a
+    symlinked template or folder pointing elsewhere is refused before it is
+    read, so its text never lands in a prompt or the lock."""
+    confinement = Confinement(folder)
+
+    class ConfinedLoader(jinja2.FileSystemLoader):
+        def get_source(
+            self, environment: jinja2.Environment, template: str
+        ) -> tuple[str, str, Callable[[], bool]]:
+            candidate = folder.joinpath(*split_template_path(template))
+            if candidate.exists() and not confinement.readable(candidate):
+                raise jinja2.exceptions.SecurityError(
+                    f"{template} leads outside the manifest's folder"
+                )
+            return super().get_source(environment, template)
+
+    return ConfinedLoader(str(folder))

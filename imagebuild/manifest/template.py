@@ -107,9 +107,9 @@ class TemplateEngine:
         if self._jinja_env is None:
             import jinja2
 
-            from imagebuild.manifest.sandbox import MeteredSandbox
+            from imagebuild.manifest.sandbox import MeteredSandbox, confined_loader
 
-            loader = jinja2.FileSystemLoader(str(self._search_dir)) if self._search_dir else None
+            loader = confined_loader(self._search_dir) if self._search_dir else None
             self._jinja_env = MeteredSandbox(
                 self.meter, undefined=jinja2.StrictUndefined, loader=loader, autoescape=False
             )
