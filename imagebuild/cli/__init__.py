@@ -23,11 +23,26 @@ from imagebuild.cli import (
     report,
     show,
     validate,
+    watch,
 )
 from imagebuild.cli.arguments import print_json
 from imagebuild.errors import ImageBuildError, UsageError, error_document
 
-COMMANDS = (validate, plan, build, clean, gc, push, pull, lock, report, graph, show, emulate)
+COMMANDS = (
+    validate,
+    plan,
+    build,
+    watch,
+    clean,
+    gc,
+    push,
+    pull,
+    lock,
+    report,
+    graph,
+    show,
+    emulate,
+)
 
 
 class _Parser(argparse.ArgumentParser):

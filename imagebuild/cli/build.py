@@ -193,11 +193,26 @@ _COUNTED = {
 
 
 def run(arguments: argparse.Namespace) -> int:
+    chosen = output_format(arguments)
+    report, seconds = execute(arguments)
+    if chosen == "json":
+        print_json(report.to_json(seconds))
+    elif chosen == "markdown":
+        from imagebuild.report.markdown import build_parts, write_parts
+
+        parts = build_parts(report.to_json(seconds), report.line(seconds))
+        write_parts(parts, arguments.output_dir, "build", sys.stdout)
+    else:
+        print(report.line(seconds), file=sys.stderr)
+    return exit_code(report, arguments.fail_on_nsfw)
+
+
+def execute(arguments: argparse.Namespace) -> tuple[Report, float]:
+    """Build (or check, with --frozen) every manifest; what happened, and how long."""
     if arguments.jobs < 1:
         raise UsageError("-j must be at least 1")
     if arguments.allow_unknown_cost and arguments.max_cost is None:
         raise UsageError("--allow-unknown-cost goes with --max-cost")
-    chosen = output_format(arguments)
     started = time.monotonic()
     report = Report()
     for path in arguments.manifests:
@@ -209,19 +224,13 @@ def run(arguments: argparse.Namespace) -> int:
         else:
             build_session(session, arguments, report)
             report.nsfw += flagged_images(session)
-    seconds = time.monotonic() - started
-    if chosen == "json":
-        print_json(report.to_json(seconds))
-    elif chosen == "markdown":
-        from imagebuild.report.markdown import build_parts, write_parts
+    return report, time.monotonic() - started
 
-        parts = build_parts(report.to_json(seconds), report.line(seconds))
-        write_parts(parts, arguments.output_dir, "build", sys.stdout)
-    else:
-        print(report.line(seconds), file=sys.stderr)
+
+def exit_code(report: Report, fail_on_nsfw: bool) -> int:
     if report.interrupted:
         return EXIT_INTERRUPTED
-    if arguments.fail_on_nsfw and report.nsfw:
+    if fail_on_nsfw and report.nsfw:
         print(f"--fail-on-nsfw: {_plural(report.nsfw, 'image')} flagged NSFW", file=sys.stderr)
         return 1
     return 1 if report.counts["failed"] else 0

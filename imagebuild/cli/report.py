@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagebuild.cli.arguments import (
     add_manifests,
@@ -24,6 +24,10 @@ from imagebuild.errors import ImageBuildError
 from imagebuild.pipeline import RemoteAccess, open_session, plan_session, read_recorded
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.lock import LockFile
+
+if TYPE_CHECKING:
+    from imagebuild.report.cards import Section
+    from imagebuild.report.gallery import Written
 
 DEFAULT_FOLDER = "report"
 
@@ -62,6 +66,26 @@ def fetch_missing(lock: LockFile, cache: Cache, remote: RemoteAccess) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    sections, written = write_report(arguments)
+    if arguments.json:
+        cards = [card for section in sections for card in section.cards]
+        document = {
+            "index": str(written.index),
+            "targets": len(cards),
+            "status": Counter(card.status for card in cards),
+            "change": Counter(str(card.change) for card in cards if card.change is not None),
+            "warnings": written.warnings,
+        }
+        print_json(document)
+    else:
+        print(written.index)
+    return 0
+
+
+def write_report(
+    arguments: argparse.Namespace, *, live_reload: bool = False
+) -> tuple[list[Section], Written]:
+    """The gallery the arguments describe (``report``'s own, or ``watch``'s)."""
     from imagebuild.report.against import read_baseline
     from imagebuild.report.cards import make_section
     from imagebuild.report.gallery import write_gallery
@@ -89,25 +113,17 @@ def run(arguments: argparse.Namespace) -> int:
         stats.save()
     # The first manifest's folder holds the report and the thumbnail cache.
     home = sessions[0].workspace
-    folder = Path(arguments.output) if arguments.output else home.root / DEFAULT_FOLDER
+    folder = report_folder(arguments.output, home.root)
     title = "imagebuild report: " + ", ".join(section.manifest for section in sections)
     previews = Previews(home.state_dir / "thumbs")
     try:
-        written = write_gallery(sections, folder, previews, title)
+        written = write_gallery(sections, folder, previews, title, live_reload=live_reload)
     except OSError as error:  # -o names a file, or a folder that cannot be written
         raise ImageBuildError(f"{folder}: cannot write the report: {error.strerror}") from None
     for warning in written.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if arguments.json:
-        cards = [card for section in sections for card in section.cards]
-        document = {
-            "index": str(written.index),
-            "targets": len(cards),
-            "status": Counter(card.status for card in cards),
-            "change": Counter(str(card.change) for card in cards if card.change is not None),
-            "warnings": written.warnings,
-        }
-        print_json(document)
-    else:
-        print(written.index)
-    return 0
+    return sections, written
+
+
+def report_folder(output: str | None, root: Path) -> Path:
+    return Path(output) if output else root / DEFAULT_FOLDER

@@ -51,6 +51,8 @@ class Manifest:
     targets: list[TargetSpec]
     # The ``cache`` block, checked: the remote cache's settings.
     cache: dict[str, Any] = field(default_factory=dict)
+    # Template files its ``{% include %}`` and ``{% import %}`` read.
+    includes: frozenset[Path] = frozenset()
 
     @property
     def root(self) -> Path:
@@ -120,7 +122,15 @@ class _Expander:
                     )
                 seen[spec.name] = index
                 targets.append(spec)
-        return Manifest(self.path, self.source, variables, providers, targets, cache)
+        return Manifest(
+            self.path,
+            self.source,
+            variables,
+            providers,
+            targets,
+            cache,
+            frozenset(self.engine.included),
+        )
 
     def _mapping(self, document: dict[str, Any], key: str) -> dict[str, Any]:
         value = document.get(key, {})

@@ -456,11 +456,12 @@ _FILTER_CHECKS: dict[str, Check] = {
 }
 
 
-def confined_loader(folder: Path) -> jinja2.BaseLoader:
+def confined_loader(folder: Path, read: set[Path]) -> jinja2.BaseLoader:
     """A loader for ``{% include %}`` and ``{% import %}`` that reads only
     inside ``folder`` (or an allowed input root), real paths resolved: a
     symlinked template or folder pointing elsewhere is refused before it is
-    read, so its text never lands in a prompt or the lock."""
+    read, so its text never lands in a prompt or the lock. Every file it
+    reads is added to ``read``."""
     confinement = Confinement(folder)
 
     class ConfinedLoader(jinja2.FileSystemLoader):
@@ -472,6 +473,8 @@ def confined_loader(folder: Path) -> jinja2.BaseLoader:
                 raise jinja2.exceptions.SecurityError(
                     f"{template} leads outside the manifest's folder"
                 )
-            return super().get_source(environment, template)
+            found = super().get_source(environment, template)
+            read.add(Path(found[1]))
+            return found
 
     return ConfinedLoader(str(folder))

@@ -64,6 +64,8 @@ class TemplateEngine:
         self._jinja_env: jinja2.Environment | None = None
         self._compiled: dict[str, Compiled] = {}
         self.meter = Meter(limits)
+        # Template files read through includes and imports, for ``watch``.
+        self.included: set[Path] = set()
 
     @staticmethod
     def is_template(text: str) -> bool:
@@ -109,7 +111,7 @@ class TemplateEngine:
 
             from imagebuild.manifest.sandbox import MeteredSandbox, confined_loader
 
-            loader = confined_loader(self._search_dir) if self._search_dir else None
+            loader = confined_loader(self._search_dir, self.included) if self._search_dir else None
             self._jinja_env = MeteredSandbox(
                 self.meter, undefined=jinja2.StrictUndefined, loader=loader, autoescape=False
             )
