@@ -160,6 +160,8 @@ class Executor:
         self.known: dict[str, list[str] | None] = {}
         self.done: dict[str, anyio.Event] = {}
         self._recorders = anyio.CapacityLimiter(RECORDING_THREADS)
+        # Set once the remote cache's objects for the planned restores are in.
+        self._prefetched = anyio.Event()
         self._confinement = Confinement(store.root)
 
     async def run(self, steps: list[Step]) -> list[Outcome]:
@@ -171,11 +173,16 @@ class Executor:
         self.done = {step.name: anyio.Event() for step in work}
         self.progress.start(work)
         limiter = anyio.CapacityLimiter(max(1, self.jobs))
+        fetching = [step for step in work if self._from_remote(step)]
         try:
             async with anyio.create_task_group() as watcher:
                 watcher.start_soon(self._watch_interrupts, watcher.cancel_scope)
                 async with anyio.create_task_group() as runner:
                     self._runner = runner.cancel_scope
+                    if fetching:
+                        runner.start_soon(self._prefetch, fetching)
+                    else:
+                        self._prefetched.set()
                     for step in work:
                         runner.start_soon(self._run, step, limiter)
                 watcher.cancel_scope.cancel()
@@ -250,6 +257,8 @@ class Executor:
                 if step.fingerprint in self.resumable:
                     step.collect(self.resumable[step.fingerprint])
             waited = await self._claim(step)
+            if step.action is Action.RESTORE:
+                await self._prefetched.wait()
             async with limiter:
                 # Asked again: a failure elsewhere may have come while this
                 # step waited for a slot or another build.
@@ -283,6 +292,26 @@ class Executor:
 
     def _halted(self) -> bool:
         return self.stopping
+
+    def _from_remote(self, step: Step) -> bool:
+        """A restore whose objects only the remote cache holds."""
+        return (
+            self.sharing is not None
+            and step.action is Action.RESTORE
+            and self.store.cache.lookup(step.fingerprint) is None
+        )
+
+    async def _prefetch(self, steps: list[Step]) -> None:
+        """Every planned remote restore's objects in one batch, as many at once
+        as the remote cache's concurrency allows, not ``-j``: the restores
+        then copy from the local cache. One that did not arrive is fetched
+        again by its own step, which knows what to do instead."""
+        assert self.sharing is not None
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.sharing.prefetch, steps)
+        finally:
+            self._prefetched.set()
 
     async def _claim(self, step: Step) -> str | None:
         """Before paying for a step, a lease on it in the remote cache (a paid

@@ -59,10 +59,27 @@ class Sharing:
             self._held.discard(step.fingerprint)
             await anyio.to_thread.run_sync(self.remote.release, step.fingerprint)
 
+    def prefetch(self, steps: list[Step]) -> None:
+        """The objects of many restores into the local cache, in one batch."""
+        records = {step.fingerprint: step.cached for step in steps if step.cached is not None}
+        self.remote.fetch(records)
+
     def fetch(self, step: Step) -> bool:
-        """Bring a remote record's objects into the local cache, verified."""
+        """Bring a remote record's objects into the local cache, verified. A
+        restore planned from the lock's entry reads the remote's own record
+        when the entry's objects are not there: another build may have won
+        the record with other outputs."""
         assert step.cached is not None
-        return step.fingerprint in self.remote.fetch({step.fingerprint: step.cached})
+        fingerprint = step.fingerprint
+        if fingerprint in self.remote.fetch({fingerprint: step.cached}):
+            return True
+        record = self.remote.records([fingerprint]).get(fingerprint)
+        if record is None or record["outputs"] == step.cached["outputs"]:
+            return False
+        if fingerprint not in self.remote.fetch({fingerprint: record}):
+            return False
+        step.cached = record
+        return True
 
     async def forget(self, step: Step) -> None:
         """The remote's record of ``step`` points at damaged objects: drop it."""

@@ -106,16 +106,23 @@ class Cache:
     def record(self, fingerprint: str, record: dict[str, Any]) -> None:
         """Append to the index; one write, so appends from other threads or
         builds never interleave with it."""
-        line = (
+        self.record_many({fingerprint: record})
+
+    def record_many(self, records: dict[str, dict[str, Any]]) -> None:
+        """Append several records to the index in one write."""
+        if not records:
+            return
+        lines = b"".join(
             b"\n" + fingerprint.encode() + b" " + orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            for fingerprint, record in records.items()
         )
         self._writable()
         descriptor = os.open(self._index_path, _APPEND, 0o666)
         try:
-            os.write(descriptor, line)
+            os.write(descriptor, lines)
         finally:
             os.close(descriptor)
-        self._recorded[fingerprint] = record
+        self._recorded.update(records)
 
     def objects(self) -> list[tuple[str, int]]:
         """(sha256, size) of every object, sorted."""

@@ -105,6 +105,21 @@ class LockFile:
         self.changed = False
 
 
+# What ties an entry to its target, beside the cache record it was made from.
+TARGET_FIELDS = frozenset({"fingerprint", "provider", "request", "schema", "inputs"})
+
+
+def record_of(entry: Entry) -> dict[str, Any]:
+    """The cache record a lock entry was made from: what the result is, not
+    where the target puts it."""
+    record = {key: value for key, value in entry.items() if key not in TARGET_FIELDS}
+    record["outputs"] = [
+        {key: value for key, value in output.items() if key != "path"}
+        for output in entry.get("outputs", ())
+    ]
+    return record
+
+
 def entry_problem(entry: object) -> str | None:
     """What makes a lock entry unusable, or None: the fields planning and
     restores read must have their types."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from imagebuild.planning.lock import LockFile
+from imagebuild.planning.lock import LockFile, record_of
 from imagebuild.planning.plan import Action, Plan, Planner, Step
 
 IN_REMOTE_CACHE = "in remote cache"
@@ -22,6 +22,8 @@ IN_REMOTE_CACHE = "in remote cache"
 
 class Records(Protocol):
     def records(self, fingerprints: Iterable[str]) -> Mapping[str, dict[str, Any]]: ...
+
+    def present(self, fingerprints: Iterable[str]) -> set[str]: ...
 
 
 def is_shared(step: Step) -> bool:
@@ -60,7 +62,19 @@ def restore_shared(
         if not wanted:
             return
         asked.update(step.fingerprint for step in wanted)
-        found = remote.records(step.fingerprint for step in wanted)
+        # A target whose lock entry has the fingerprint lacks only its files:
+        # the entry says what they are, and the remote need only say it has
+        # the record (one listing for many), not send it.
+        locked = {
+            step.fingerprint: entry
+            for step in wanted
+            if (entry := lock.get(step.name)) is not None
+            and entry.get("fingerprint") == step.fingerprint
+        }
+        found: dict[str, dict[str, Any]] = {
+            fingerprint: record_of(locked[fingerprint]) for fingerprint in remote.present(locked)
+        }
+        found.update(remote.records(s.fingerprint for s in wanted if s.fingerprint not in locked))
         restored = False
         for step in wanted:
             record = found.get(step.fingerprint)

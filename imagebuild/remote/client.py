@@ -32,9 +32,12 @@ from imagebuild.remote.push import PushQueue, upload
 from imagebuild.remote.pushlog import PushLog
 from imagebuild.remote.records import BadRecord, Record, decode
 from imagebuild.remote.settings import Mode, RemoteSettings, resolve
-from imagebuild.remote.store import Store, connect, record_key
+from imagebuild.remote.store import RECORDS_FOLDER, Store, connect, record_key
 
 T = TypeVar("T")
+# From how many fingerprints on ``present`` lists every record instead of
+# reading each: a listing costs a request per thousand records in the remote.
+LIST_FROM = 256
 
 
 def open_remote(
@@ -110,6 +113,20 @@ class RemoteCache:
         ones are absent, and so are damaged ones (with a warning each)."""
         wanted = list(dict.fromkeys(fingerprints))
         return self._attempt(lambda store: self._read_records(store, wanted), {})
+
+    def present(self, fingerprints: Iterable[str]) -> set[str]:
+        """Which of these fingerprints have a record, without reading them: a
+        listing of every record when there are many (a fresh clone restoring
+        a campaign), a read of each when there are few."""
+        wanted = list(dict.fromkeys(fingerprints))
+        if len(wanted) < LIST_FROM:
+            return set(self.records(wanted))
+
+        def listed(store: Store) -> set[str]:
+            names = store.every_name(RECORDS_FOLDER)
+            return {fp for fp in wanted if f"{fp}.json" in names}
+
+        return self._attempt(listed, set())
 
     def fetch(self, records: Mapping[str, Record]) -> set[str]:
         """Bring the objects of ``records`` into the local cache, verified, and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from imagebuild.planning.cache import Cache
@@ -23,6 +24,13 @@ def local_object(cache: Cache, digest: str) -> Path:
     return cache.directory / "objects" / digest[:2] / digest
 
 
+# Bytes downloaded per batch (and objects, for small ones): memory stays
+# bounded whatever the images' size, and the next batch downloads while this
+# one is verified and written to disk.
+BATCH_BYTES = 64 * 1024 * 1024
+BATCH_OBJECTS = 2048
+
+
 def fetch(store: Store, records: Mapping[str, Record], cache: Cache, warn: Warn) -> set[str]:
     """Download the objects of ``records`` that the local cache lacks, verify
     them, store them, and file each record whose objects are all there now in
@@ -32,24 +40,47 @@ def fetch(store: Store, records: Mapping[str, Record], cache: Cache, warn: Warn)
         for output in record["outputs"]:
             if not local_object(cache, output["sha256"]).is_file():
                 wanted[output["sha256"]] = output["size"]
-    arrived = store.read(object_key(digest) for digest in wanted)
-    bad = set()
-    for digest, size in wanted.items():
-        key = object_key(digest)
-        data = arrived.get(key)
-        problem = _problem(digest, size, data)
-        if problem is None:
-            assert data is not None
-            cache.store(digest, data)
-        else:
-            bad.add(digest)
-            warn(f"warning: remote cache {store.url}: object {key} {problem}; not used")
-    complete = set()
-    for fingerprint, record in records.items():
-        if not any(output["sha256"] in bad for output in record["outputs"]):
-            cache.record(fingerprint, record)
-            complete.add(fingerprint)
-    return complete
+    batches = _batches(wanted)
+    bad: set[str] = set()
+    with ThreadPoolExecutor(1, thread_name_prefix="imagebuild-fetch") as downloader:
+        coming = [downloader.submit(_download, store, batch) for batch in batches[:1]]
+        for index, batch in enumerate(batches):
+            arrived = coming[index].result()
+            if index + 1 < len(batches):
+                coming.append(downloader.submit(_download, store, batches[index + 1]))
+            for digest in batch:
+                key = object_key(digest)
+                data = arrived.get(key)
+                problem = _problem(digest, wanted[digest], data)
+                if problem is None:
+                    assert data is not None
+                    cache.store(digest, data)
+                else:
+                    bad.add(digest)
+                    warn(f"warning: remote cache {store.url}: object {key} {problem}; not used")
+    complete = {
+        fingerprint: record
+        for fingerprint, record in records.items()
+        if not any(output["sha256"] in bad for output in record["outputs"])
+    }
+    cache.record_many(complete)
+    return set(complete)
+
+
+def _batches(sizes: dict[str, int]) -> list[list[str]]:
+    batches: list[list[str]] = [[]]
+    load = 0
+    for digest, size in sizes.items():
+        if batches[-1] and (load + size > BATCH_BYTES or len(batches[-1]) >= BATCH_OBJECTS):
+            batches.append([])
+            load = 0
+        batches[-1].append(digest)
+        load += size
+    return [batch for batch in batches if batch]
+
+
+def _download(store: Store, digests: list[str]) -> dict[str, bytes]:
+    return store.read(object_key(digest) for digest in digests)
 
 
 def _problem(digest: str, size: int, data: bytes | None) -> str | None:

@@ -42,8 +42,11 @@ _CREATES = threading.Lock()
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure"}
 
 
+RECORDS_FOLDER = "ac"
+
+
 def record_key(fingerprint: str) -> str:
-    return f"ac/{fingerprint[:2]}/{fingerprint}.json"
+    return f"{RECORDS_FOLDER}/{fingerprint[:2]}/{fingerprint}.json"
 
 
 def object_key(digest: str) -> str:
@@ -150,6 +153,19 @@ class Store:
         if isinstance(listing, BaseException):
             return []
         return [str(name).rstrip("/").rsplit("/", 1)[-1] for name in listing]
+
+    def every_name(self, folder: str) -> set[str]:
+        """The names of all files under ``folder``, at any depth: one listing
+        (a page of a thousand names per request on S3) instead of one request
+        per file."""
+        fs = self.filesystem
+        path = self.path(folder)
+        fs.invalidate_cache(path)
+        job = _bind(fs._find if self._async else fs.find, path)
+        (found,) = self._each("list", [(folder, job)], (FileNotFoundError,))
+        if isinstance(found, BaseException):
+            return set()
+        return {str(name).rsplit("/", 1)[-1] for name in found}
 
     def delete(self, keys: Iterable[str]) -> None:
         fs = self.filesystem
