@@ -8,8 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
-
 from imagebuild.errors import ConcurrentBuildError
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import make_state_dir
@@ -51,6 +49,8 @@ class Workspace:
         """One build per manifest at a time: two would pay for the same targets.
         filelock is the portable lock (flock on Unix, msvcrt on Windows); the
         operating system releases it when the process dies, even by kill -9."""
+        import filelock  # only where a build runs: it brings logging and more
+
         path = make_state_dir(self.state_dir) / f"{self.manifest.stem}.build-lock"
         lock = filelock.FileLock(path, timeout=0)
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +94,8 @@ def run(arguments: argparse.Namespace) -> int:
                 print(str(error), file=sys.stderr, flush=True)
                 continue
             if arguments.open and not opened:
+                import webbrowser
+
                 webbrowser.open(written.index.as_uri())
                 opened = True
             print(f"watch: {written.index} is up to date; waiting for changes", file=sys.stderr)

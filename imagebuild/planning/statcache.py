@@ -42,10 +42,13 @@ class StatCache:
         except (FileNotFoundError, NotADirectoryError):
             return None
         known = self.entries.get(relative)
-        if known is not None and not _well_formed(known):
+        if isinstance(known, list) and len(known) == 3:
+            # Compared before the digest is checked: a stale stamp is the
+            # common miss, and a damaged digest is simply hashed again.
+            if known[0] == stat.st_mtime_ns and known[1] == stat.st_size and is_sha256(known[2]):
+                return str(known[2])
+        elif known is not None:
             warn(f"{self.path}: a damaged record of {relative} is skipped (hashed again)")
-        elif known is not None and known[0] == stat.st_mtime_ns and known[1] == stat.st_size:
-            return str(known[2])
         digest = hash_file(self.root / relative)
         self.remember(relative, digest)
         return digest
@@ -68,11 +71,3 @@ class StatCache:
             warn(f"cannot save {self.path}: {error.strerror or error}; files are hashed again")
         self.dirty = False
 
-
-def _well_formed(known: object) -> bool:
-    return (
-        isinstance(known, list)
-        and len(known) == 3
-        and all(isinstance(part, int) and not isinstance(part, bool) for part in known[:2])
-        and is_sha256(known[2])
-    )

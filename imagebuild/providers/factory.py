@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from imagebuild.errors import ImageBuildError
@@ -69,6 +68,8 @@ def _factory(name: str, registry: Registry) -> Factory:
         from imagebuild.providers.runcomfy import RunComfyProvider
 
         return RunComfyProvider.from_settings
+    from importlib.metadata import entry_points  # only for a provider not built in
+
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         if entry_point.name == name:
             factory: Factory = entry_point.load()
