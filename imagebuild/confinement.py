@@ -39,9 +39,19 @@ class Confinement:
     def writable(self, relative: str) -> bool:
         """Whether writing ``relative`` (a posix path from the manifest's folder,
         replaced atomically beside itself) stays inside the manifest's folder."""
-        folder = posixpath.dirname(relative)
+        return self._inside(posixpath.dirname(relative))
+
+    def _inside(self, folder: str) -> bool:
+        """Whether ``folder`` (relative, without ``..``) resolves inside the
+        manifest's folder: its parent does, and it is no symlink leading out.
+        One ``lstat`` per folder, each remembered."""
+        if folder in ("", "."):
+            return True
         known = self._writable_folders.get(folder)
         if known is None:
-            real = (self._manifest_folder / folder).resolve()
-            known = self._writable_folders[folder] = real.is_relative_to(self.root)
+            path = self._manifest_folder / folder
+            known = self._inside(posixpath.dirname(folder)) and (
+                not path.is_symlink() or path.resolve().is_relative_to(self.root)
+            )
+            self._writable_folders[folder] = known
         return known

@@ -38,6 +38,11 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 
 def add_targets(parser: argparse.ArgumentParser) -> None:
     """``-t`` (repeatable) and ``--json``."""
+    add_patterns(parser)
+    parser.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+
+
+def add_patterns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-t",
         "--target",
@@ -47,7 +52,6 @@ def add_targets(parser: argparse.ArgumentParser) -> None:
         metavar="TARGET",
         help="only this target (a name, a glob, or tag:TAG); repeatable",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON document on stdout")
 
 
 def add_planning(parser: argparse.ArgumentParser) -> None:

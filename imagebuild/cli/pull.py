@@ -12,7 +12,7 @@ from typing import Any
 
 from imagebuild.cli.sync import SyncProgress, add_arguments, chunks, connect, run_sync
 from imagebuild.pipeline import Session
-from imagebuild.planning.lock import Entry, LockFile
+from imagebuild.planning.lock import Entry, LockFile, record_of
 
 
 def register(commands: Any) -> None:
@@ -29,7 +29,6 @@ def run(arguments: argparse.Namespace) -> int:
 
 def pull_session(session: Session) -> dict[str, str]:
     """Per selected target: restored, present, failed or skipped."""
-    from imagebuild.remote.records import record_of
     from imagebuild.remote.settings import Mode
 
     workspace = session.workspace

@@ -15,7 +15,7 @@ from imagebuild.cli.sync import SyncProgress, add_arguments, chunks, connect, ru
 from imagebuild.pipeline import Session
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import hash_file
-from imagebuild.planning.lock import Entry, LockFile
+from imagebuild.planning.lock import Entry, LockFile, record_of
 
 
 def register(commands: Any) -> None:
@@ -32,7 +32,6 @@ def run(arguments: argparse.Namespace) -> int:
 
 def push_session(session: Session) -> dict[str, str]:
     """Per selected target: pushed, present, failed or skipped."""
-    from imagebuild.remote.records import record_of
     from imagebuild.remote.settings import Mode
 
     workspace = session.workspace
@@ -68,13 +67,12 @@ def push_session(session: Session) -> dict[str, str]:
 
 def _recover_objects(session: Session, cache: Cache, entry: Entry) -> None:
     """Objects the local cache lost, taken back from outputs that still match."""
-    from imagebuild.remote.fetch import local_object
 
     for output in entry["outputs"]:
         digest = output["sha256"]
         file = session.manifest.root / output["path"]
         if (
-            not local_object(cache, digest).is_file()
+            not cache.object_path(digest).is_file()
             and file.is_file()
             and hash_file(file) == digest
         ):

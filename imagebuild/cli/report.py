@@ -23,7 +23,7 @@ from imagebuild.cli.arguments import (
 from imagebuild.errors import ImageBuildError
 from imagebuild.pipeline import RemoteAccess, open_session, plan_session, read_recorded
 from imagebuild.planning.cache import Cache
-from imagebuild.planning.lock import LockFile
+from imagebuild.planning.lock import LockFile, record_of
 
 if TYPE_CHECKING:
     from imagebuild.report.cards import Section
@@ -56,9 +56,10 @@ def register(commands: Any) -> None:
 def fetch_missing(lock: LockFile, cache: Cache, remote: RemoteAccess) -> None:
     """Old outputs the local cache lacks, fetched from the remote cache (verified)."""
     missing = {
-        str(entry["fingerprint"]): entry
+        str(entry["fingerprint"]): record_of(entry)
         for entry in lock.entries.values()
-        if entry.get("fingerprint") and cache.lookup(str(entry["fingerprint"])) is None
+        if entry.get("fingerprint")
+        and not all(cache.object_path(o["sha256"]).is_file() for o in entry.get("outputs", ()))
     }
     opened = remote.get() if missing else None
     if opened is not None:

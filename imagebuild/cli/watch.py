@@ -19,7 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imagebuild.cli.arguments import PROVIDER_CHOICES, add_remote, non_negative_cost
+from imagebuild.cli.arguments import (
+    PROVIDER_CHOICES,
+    add_patterns,
+    add_remote,
+    non_negative_cost,
+)
 from imagebuild.errors import CostLimitError, ImageBuildError, UsageError
 from imagebuild.pipeline import DEFAULT_MANIFEST, open_session
 
@@ -31,15 +36,7 @@ def register(commands: Any) -> None:
         "watch", help="rebuild and refresh the report whenever a file changes"
     )
     parser.add_argument("manifest", nargs="?", default=DEFAULT_MANIFEST, metavar="MANIFEST")
-    parser.add_argument(
-        "-t",
-        "--target",
-        dest="targets",
-        action="append",
-        default=[],
-        metavar="TARGET",
-        help="only these targets (a name, a glob, or tag:TAG); repeatable",
-    )
+    add_patterns(parser)
     parser.add_argument(
         "--provider", choices=PROVIDER_CHOICES, help="run every target on this provider"
     )

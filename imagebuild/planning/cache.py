@@ -39,7 +39,7 @@ class Cache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._index_path = directory / INDEX
-        self._index: bytes | None = None
+        self._index: dict[str, list[bytes]] | None = None
         self._recorded: dict[str, dict[str, Any]] = {}
         self._made = False
 
@@ -48,7 +48,7 @@ class Cache:
             make_state_dir(self.directory)
             self._made = True
 
-    def _object(self, digest: str) -> Path:
+    def object_path(self, digest: str) -> Path:
         return self.directory / "objects" / digest[:2] / digest
 
     def lookup(self, fingerprint: str) -> dict[str, Any] | None:
@@ -59,7 +59,7 @@ class Cache:
             return None
         for output in record["outputs"]:
             try:
-                size = self._object(output["sha256"]).stat().st_size
+                size = self.object_path(output["sha256"]).stat().st_size
             except (FileNotFoundError, NotADirectoryError):
                 return None
             if size != output.get("size", size):
@@ -68,37 +68,38 @@ class Cache:
         return record
 
     def _indexed(self, fingerprint: str) -> dict[str, Any] | None:
-        """The last readable record of ``fingerprint`` in the index, read once."""
+        """The last readable record of ``fingerprint`` in the index. The index
+        is read and split by fingerprint once, on the first lookup: a plan of
+        many changed targets asks for each."""
         if self._index is None:
+            self._index = {}
             try:
-                self._index = self._index_path.read_bytes()
+                data = self._index_path.read_bytes()
             except FileNotFoundError:
-                self._index = b""
-        index = self._index
-        key = b"\n" + fingerprint.encode() + b" "
-        end = len(index)
-        while (start := index.rfind(key, 0, end)) >= 0:
-            stop = index.find(b"\n", start + 1)
+                data = b""
+            for line in data.split(b"\n"):
+                key, separator, payload = line.partition(b" ")
+                if separator:
+                    self._index.setdefault(key.decode(errors="replace"), []).append(payload)
+        for payload in reversed(self._index.get(fingerprint, ())):
             try:
-                record = orjson.loads(index[start + len(key) : stop if stop >= 0 else None])
+                record = orjson.loads(payload)
             except orjson.JSONDecodeError:
-                record = None  # a line torn by a crash: an older record may serve
-            if record is not None and record_problem(record) is None:
+                continue  # a line torn by a crash: an older record may serve
+            if record_problem(record) is None:
                 found: dict[str, Any] = record
                 return found
-            if record is not None:
-                warn(f"{self._index_path}: a damaged record of {fingerprint} is skipped")
-            end = start
+            warn(f"{self._index_path}: a damaged record of {fingerprint} is skipped")
         return None
 
     def store(self, digest: str, data: bytes) -> None:
-        target = self._object(digest)
+        target = self.object_path(digest)
         if not target.exists():
             self._writable()
             atomic_write(target, data)
 
     def store_file(self, digest: str, source: Path) -> None:
-        target = self._object(digest)
+        target = self.object_path(digest)
         if not target.exists():
             self._writable()
             atomic_copy(source, target)
@@ -137,7 +138,7 @@ class Cache:
         one; returns what was removed. Callers hold the build lock."""
         removed = [(digest, size) for digest, size in self.objects() if digest not in keep]
         for digest, _ in removed:
-            self._object(digest).unlink(missing_ok=True)
+            self.object_path(digest).unlink(missing_ok=True)
         gone = {digest for digest, _ in removed}
         if gone and self._index_path.exists():
             kept = [
@@ -154,9 +155,9 @@ class Cache:
         editing an output must never corrupt the cache), verified against its
         digest: a damaged object is removed and never becomes an output."""
         try:
-            verified_copy(self._object(digest), destination, digest)
+            verified_copy(self.object_path(digest), destination, digest)
         except DigestMismatch:
-            self._object(digest).unlink(missing_ok=True)
+            self.object_path(digest).unlink(missing_ok=True)
             raise CacheDamagedError(
                 f"cache object {digest} was damaged and is removed; the next build"
                 " generates the target again"

@@ -10,18 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from imagebuild.planning.cache import Cache
 from imagebuild.remote.records import Record
 from imagebuild.remote.store import Store, object_key
 
 Warn = Callable[[str], None]
-
-
-def local_object(cache: Cache, digest: str) -> Path:
-    """Where the local cache keeps an object (``objects/ab/<sha256>``)."""
-    return cache.directory / "objects" / digest[:2] / digest
 
 
 # Bytes downloaded per batch (and objects, for small ones): memory stays
@@ -38,7 +32,7 @@ def fetch(store: Store, records: Mapping[str, Record], cache: Cache, warn: Warn)
     wanted: dict[str, int] = {}
     for record in records.values():
         for output in record["outputs"]:
-            if not local_object(cache, output["sha256"]).is_file():
+            if not cache.object_path(output["sha256"]).is_file():
                 wanted[output["sha256"]] = output["size"]
     batches = _batches(wanted)
     bad: set[str] = set()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from imagebuild.planning.cache import Cache
 from imagebuild.remote.errors import StorageError
-from imagebuild.remote.fetch import Warn, local_object
+from imagebuild.remote.fetch import Warn
 from imagebuild.remote.pushlog import PushLog
 from imagebuild.remote.records import Record, encode
 from imagebuild.remote.store import Store, object_key, record_key
@@ -56,7 +56,7 @@ def _objects(cache: Cache, record: Record) -> dict[str, bytes] | str:
     for output in record["outputs"]:
         digest = output["sha256"]
         try:
-            data = local_object(cache, digest).read_bytes()
+            data = cache.object_path(digest).read_bytes()
         except OSError:
             return f"object {digest[:12]} is not in the local cache"
         if hashlib.sha256(data).hexdigest() != digest:

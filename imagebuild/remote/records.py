@@ -9,19 +9,14 @@ a miss, never an output.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
-from imagebuild.planning.lock import Entry
+from imagebuild.planning.lock import is_sha256
 
 RECORD_VERSION = 1
 Record = dict[str, Any]
-_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
-# What a lock entry adds to the record it was made from
-# (imagebuild.execution.executor.lock_entry).
-_ENTRY_KEYS = ("fingerprint", "provider", "request", "schema", "inputs")
 
 
 class BadRecord(ValueError):
@@ -51,22 +46,10 @@ def decode(fingerprint: str, data: bytes) -> Record:
     return stored
 
 
-def record_of(entry: Entry) -> Record:
-    """The record a lock entry was made from: what ``push`` sends and ``pull``
-    files in the local cache when only the lock knows it."""
-    record = {key: value for key, value in entry.items() if key not in _ENTRY_KEYS}
-    record["outputs"] = [
-        {key: value for key, value in output.items() if key != "path"}
-        for output in entry.get("outputs", ())
-    ]
-    return record
-
-
 def _is_output(output: Any) -> bool:
     return (
         isinstance(output, dict)
-        and isinstance(output.get("sha256"), str)
-        and _DIGEST.match(output["sha256"]) is not None
+        and is_sha256(output.get("sha256"))
         and isinstance(output.get("size"), int)
         and not isinstance(output["size"], bool)
         and output["size"] >= 0

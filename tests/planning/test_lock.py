@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagebuild.errors import ManifestError
-from imagebuild.planning.lock import LOCK_VERSION, LockFile, entry_problem, lock_path_for
+from imagebuild.planning.lock import LOCK_VERSION, LockFile, entry_problem, lock_path_for, record_of
 
 ENTRY = {
     "fingerprint": "ab" * 32,
@@ -213,3 +213,22 @@ def test_reading_a_rendered_lock_gives_its_entries_back(entries: dict[str, Any])
         again = LockFile.read(path)
     assert again.entries == entries
     assert again.render() == LockFile(path, entries).render()
+
+
+def test_the_record_a_lock_entry_was_made_from() -> None:
+    digest = "ab" * 32
+    entry = {
+        "outputs": [{"path": "out/a.png", "sha256": digest, "size": 10, "imageUUID": "u"}],
+        "seed": 3,
+        "cost": 0.01,
+        "fingerprint": "fp",
+        "provider": "runware",
+        "request": {"prompt": "x"},
+        "schema": "s",
+        "inputs": {"seedImage": digest},
+    }
+    assert record_of(entry) == {
+        "outputs": [{"sha256": digest, "size": 10, "imageUUID": "u"}],
+        "seed": 3,
+        "cost": 0.01,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from imagebuild.remote.records import BadRecord, decode, encode, record_of
+from imagebuild.remote.records import BadRecord, decode, encode
 
 FP = "ab" * 32
 DIGEST = "cd" * 32
@@ -44,17 +44,3 @@ def test_round_trip() -> None:
 def test_bad_records_say_what_is_wrong(data: bytes, problem: str) -> None:
     with pytest.raises(BadRecord, match=problem):
         decode(FP, data)
-
-
-def test_the_record_a_lock_entry_was_made_from() -> None:
-    entry = {
-        "outputs": [{"path": "out/a.png", "sha256": DIGEST, "size": 10, "imageUUID": "u"}],
-        "seed": 3,
-        "cost": 0.01,
-        "fingerprint": FP,
-        "provider": "runware",
-        "request": {"prompt": "x"},
-        "schema": "s",
-        "inputs": {"seedImage": DIGEST},
-    }
-    assert record_of(entry) == RECORD
