@@ -347,9 +347,12 @@ def test_ten_thousand_cards_are_rendered_a_window_at_a_time(
         "sections": ["imagebuild.yaml"],
         "baselines": [None],
     }
-    browser.get(write_page(tmp_path, "many", payload).as_uri())
-    in_page = len(cards(browser))
-    assert 0 < in_page <= 120
+    page = write_page(tmp_path, "many", payload).as_uri()
+    browser.get(page)
+    # A busy machine may still show the last test's page, or this one before its
+    # 10,000-card payload is parsed, when Selenium's load wait returns.
+    in_page = wait_for(lambda: browser.current_url == page and len(cards(browser)))
+    assert 0 < in_page <= 120, browser.get_log("browser")
 
     def scrolled_to_the_end() -> bool:
         # Scrolled again on each try: a page still laying out may miss one scroll.
