@@ -117,6 +117,13 @@ class Store:
 # up with hundreds of images a second (1,000 images at -j 256 against the
 # Runware emulator: 5.0 s instead of 5.4 s).
 RECORDING_THREADS = 2
+# A fresh clone's remote restores are fetched this many at a time, two such
+# chunks downloading at once (1,000 restores from S3: 5.75 s instead of 6.67 s
+# with one prefetch of all).
+PREFETCH_CHUNK = 128
+PREFETCHES_AT_ONCE = 2
+# Restores whose outputs together are smaller are copied on the event loop.
+INLINE_RESTORE_BYTES = 2 * 1024 * 1024
 # Answers that prove the provider did not run a submission, so it costs nothing
 # and nothing is left to collect.
 REFUSALS = (InvalidRequestError, AuthenticationError, InsufficientCreditsError)
@@ -160,8 +167,8 @@ class Executor:
         self.known: dict[str, list[str] | None] = {}
         self.done: dict[str, anyio.Event] = {}
         self._recorders = anyio.CapacityLimiter(RECORDING_THREADS)
-        # Set once the remote cache's objects for the planned restores are in.
-        self._prefetched = anyio.Event()
+        # Per planned remote restore: set once its objects are in the local cache.
+        self._arrived: dict[str, anyio.Event] = {}
         self._confinement = Confinement(store.root)
 
     async def run(self, steps: list[Step]) -> list[Outcome]:
@@ -174,6 +181,7 @@ class Executor:
         self.progress.start(work)
         limiter = anyio.CapacityLimiter(max(1, self.jobs))
         fetching = [step for step in work if self._from_remote(step)]
+        self._arrived = {step.name: anyio.Event() for step in fetching}
         try:
             async with anyio.create_task_group() as watcher:
                 watcher.start_soon(self._watch_interrupts, watcher.cancel_scope)
@@ -181,8 +189,6 @@ class Executor:
                     self._runner = runner.cancel_scope
                     if fetching:
                         runner.start_soon(self._prefetch, fetching)
-                    else:
-                        self._prefetched.set()
                     for step in work:
                         runner.start_soon(self._run, step, limiter)
                 watcher.cancel_scope.cancel()
@@ -257,8 +263,8 @@ class Executor:
                 if step.fingerprint in self.resumable:
                     step.collect(self.resumable[step.fingerprint])
             waited = await self._claim(step)
-            if step.action is Action.RESTORE:
-                await self._prefetched.wait()
+            if step.action is Action.RESTORE and step.name in self._arrived:
+                await self._arrived[step.name].wait()
             async with limiter:
                 # Asked again: a failure elsewhere may have come while this
                 # step waited for a slot or another build.
@@ -302,16 +308,27 @@ class Executor:
         )
 
     async def _prefetch(self, steps: list[Step]) -> None:
-        """Every planned remote restore's objects in one batch, as many at once
-        as the remote cache's concurrency allows, not ``-j``: the restores
-        then copy from the local cache. One that did not arrive is fetched
-        again by its own step, which knows what to do instead."""
-        assert self.sharing is not None
-        try:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self.sharing.prefetch, steps)
-        finally:
-            self._prefetched.set()
+        """Every planned remote restore's objects, as many at once as the remote
+        cache's concurrency allows, not ``-j``: the restores then copy from
+        the local cache. In chunks, two downloading at once, so that the
+        first copies are made while later objects are on their way. One
+        that did not arrive is fetched again by its own step, which knows
+        what to do instead."""
+        downloading = anyio.CapacityLimiter(PREFETCHES_AT_ONCE)
+
+        async def prefetch(chunk: list[Step]) -> None:
+            assert self.sharing is not None
+            try:
+                async with downloading:
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(self.sharing.prefetch, chunk)
+            finally:
+                for step in chunk:
+                    self._arrived[step.name].set()
+
+        async with anyio.create_task_group() as chunks:
+            for start in range(0, len(steps), PREFETCH_CHUNK):
+                chunks.start_soon(prefetch, steps[start : start + PREFETCH_CHUNK])
 
     async def _claim(self, step: Step) -> str | None:
         """Before paying for a step, a lease on it in the remote cache (a paid
@@ -504,9 +521,23 @@ class Executor:
     async def _restore(self, step: Step) -> bool:
         """Restore the step's outputs; False when they come from the remote
         cache and its copy did not survive verification."""
+        if self._copies_quickly(step):
+            # A few small local files copy faster than a worker thread takes
+            # the job and hands it back, and the event loop waits at most a
+            # few milliseconds (1,000 restores of 27 KB: 1.1 s instead of 1.5 s).
+            return self._restore_files(step)
         with anyio.CancelScope(shield=True):
             restored: bool = await anyio.to_thread.run_sync(self._restore_files, step)
         return restored
+
+    def _copies_quickly(self, step: Step) -> bool:
+        """Whether the step's outputs are in the local cache and small."""
+        assert step.cached is not None
+        outputs = step.cached["outputs"]
+        size = sum(output.get("size", INLINE_RESTORE_BYTES) for output in outputs)
+        if size >= INLINE_RESTORE_BYTES:
+            return False
+        return self.sharing is None or self.store.cache.lookup(step.fingerprint) is not None
 
     def _generate_instead(self, step: Step) -> None:
         """A remote copy that failed verification is bought again, if

@@ -60,7 +60,7 @@ class Sharing:
             await anyio.to_thread.run_sync(self.remote.release, step.fingerprint)
 
     def prefetch(self, steps: list[Step]) -> None:
-        """The objects of many restores into the local cache, in one batch."""
+        """The objects of many restores into the local cache, in one go."""
         records = {step.fingerprint: step.cached for step in steps if step.cached is not None}
         self.remote.fetch(records)
 

@@ -20,6 +20,9 @@ import pytest
 from PIL import Image
 
 from imagebuild.emulators import Faults, RunwareEmulator, serve
+from imagebuild.execution import executor
+from imagebuild.execution.sharing import Sharing
+from imagebuild.planning.plan import Step
 from imagebuild.remote.store import object_key
 from imagebuild.workspace import CACHE_ENV
 from tests.conftest import Project
@@ -100,6 +103,41 @@ def test_a_fresh_clone_restores_everything_and_asks_no_provider(
     assert runware.stats.requests == requests, "no provider request"
     assert outputs(ci) == outputs(laptop), "byte-identical outputs"
     assert set(project.actions(str(ci)).values()) == {"keep"}
+
+
+def test_restores_start_as_their_chunk_of_the_prefetch_arrives(
+    project: Project, remote: Remote, runware: RunwareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    laptop = machine(project, "laptop", CAMPAIGN.format(url=remote.url, numbers="1, 2, 3, 4, 5"))
+    project.build(str(laptop))
+    requests = runware.stats.requests
+    monkeypatch.setattr(executor, "PREFETCH_CHUNK", 2)
+    chunks: list[list[str]] = []
+    restored_during_last: list[int] = []
+    prefetch = Sharing.prefetch
+
+    def written() -> int:
+        folder = ci.parent / "out"
+        return len(list(folder.iterdir())) if folder.is_dir() else 0
+
+    def recording(sharing: Sharing, steps: list[Step]) -> None:
+        chunks.append([step.name for step in steps])
+        if len(chunks) == 3:
+            # The last chunk holds back until earlier chunks' outputs are written.
+            deadline = time.monotonic() + 10
+            while not written() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            restored_during_last.append(written())
+        prefetch(sharing, steps)
+
+    monkeypatch.setattr(Sharing, "prefetch", recording)
+    ci = fresh_clone(project, laptop, "ci")
+    assert project.build(str(ci), "-j", "1")["summary"]["restored"] == 5
+    assert [len(chunk) for chunk in chunks] == [2, 2, 1]
+    assert sorted(name for chunk in chunks for name in chunk) == [f"poster-{n}" for n in range(1, 6)]
+    assert restored_during_last[0] > 0, "no restore before the last chunk arrived"
+    assert runware.stats.requests == requests
+    assert outputs(ci) == outputs(laptop)
 
 
 def test_a_damaged_remote_object_is_never_an_output(
