@@ -71,9 +71,5 @@ def _recover_objects(session: Session, cache: Cache, entry: Entry) -> None:
     for output in entry["outputs"]:
         digest = output["sha256"]
         file = session.manifest.root / output["path"]
-        if (
-            not cache.object_path(digest).is_file()
-            and file.is_file()
-            and hash_file(file) == digest
-        ):
+        if not cache.object_path(digest).is_file() and file.is_file() and hash_file(file) == digest:
             cache.store_file(digest, file)

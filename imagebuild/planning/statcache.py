@@ -70,4 +70,3 @@ class StatCache:
         except OSError as error:
             warn(f"cannot save {self.path}: {error.strerror or error}; files are hashed again")
         self.dirty = False
-

@@ -134,7 +134,9 @@ def test_restores_start_as_their_chunk_of_the_prefetch_arrives(
     ci = fresh_clone(project, laptop, "ci")
     assert project.build(str(ci), "-j", "1")["summary"]["restored"] == 5
     assert [len(chunk) for chunk in chunks] == [2, 2, 1]
-    assert sorted(name for chunk in chunks for name in chunk) == [f"poster-{n}" for n in range(1, 6)]
+    assert sorted(name for chunk in chunks for name in chunk) == [
+        f"poster-{n}" for n in range(1, 6)
+    ]
     assert restored_during_last[0] > 0, "no restore before the last chunk arrived"
     assert runware.stats.requests == requests
     assert outputs(ci) == outputs(laptop)
