@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import threading
@@ -10,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from imagebuild.planning import files
-from imagebuild.planning.files import atomic_copy, atomic_write, temporary_beside
+from imagebuild.planning.files import (
+    DigestMismatch,
+    atomic_copy,
+    atomic_write,
+    temporary_beside,
+    verified_copy,
+)
 
 
 def test_atomic_write_creates_missing_folders_and_returns_the_files_stat(tmp_path: Path) -> None:
@@ -77,3 +84,26 @@ def test_temporary_names_never_repeat_across_threads(tmp_path: Path) -> None:
         thread.join()
     assert len(set(names)) == 4000
     assert all(name.parent == tmp_path and name.name.startswith(".image.png.") for name in names)
+
+
+@pytest.mark.parametrize("size", [0, 1, 27_000, (1 << 20) - 1, 1 << 20, 3 * (1 << 20) + 5])
+def test_a_verified_copy_is_the_whole_file_whatever_its_size(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    source = tmp_path / "object"
+    source.write_bytes(data)
+    destination = tmp_path / "out" / "deep" / "image.png"
+    verified_copy(source, destination, hashlib.sha256(data).hexdigest())
+    assert destination.read_bytes() == data
+    assert os.listdir(destination.parent) == ["image.png"]
+
+
+def test_a_verified_copy_that_does_not_match_writes_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "object"
+    source.write_bytes(b"flipped" * 50_000)
+    destination = tmp_path / "out" / "image.png"
+    destination.parent.mkdir()
+    destination.write_bytes(b"previous")
+    with pytest.raises(DigestMismatch):
+        verified_copy(source, destination, hashlib.sha256(b"original").hexdigest())
+    assert destination.read_bytes() == b"previous"
+    assert os.listdir(destination.parent) == ["image.png"], "no temporary left"
