@@ -55,7 +55,7 @@ class LineProgress:
         return None
 
     def waiting(self, step: Step, holder: str) -> None:
-        print(f"waiting for {step.name}: {holder} is generating it", file=self.stream, flush=True)
+        self._line(f"waiting for {step.name}: {holder} is generating it")
 
     def began(self, step: Step) -> None:
         return None
@@ -64,10 +64,16 @@ class LineProgress:
         return None
 
     def finished(self, outcome: Outcome) -> None:
-        print(describe(outcome), file=self.stream, flush=True)
+        self._line(describe(outcome))
 
     def close(self) -> None:
         return None
+
+    def _line(self, text: str) -> None:
+        # One write per line: ``print`` writes the text and its newline apart,
+        # two system calls each on a stderr that writes through.
+        self.stream.write(f"{text}\n")
+        self.stream.flush()
 
 
 @dataclass(slots=True)

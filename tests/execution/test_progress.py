@@ -127,3 +127,24 @@ def test_the_tally_estimates_the_time_left() -> None:
     assert "1/4" in first and "0:10 elapsed" in first and "~0:30 left" in first
     assert providers == "runware: 1 running, 2 queued"
     assert longest == "longest running: a (0:09)"
+
+
+class CountedWrites(io.StringIO):
+    """A stream that counts the writes made to it, as a write-through stderr
+    would make one system call for each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_each_finished_target_is_one_whole_line_in_one_write(project: Project) -> None:
+    stream = CountedWrites()
+    outcomes = run_build(project, LineProgress(stream), SlowProvider(0.0), jobs=3)
+    lines = stream.getvalue().splitlines()
+    assert sorted(lines) == sorted(f"generated {o.step.name} ({o.seconds:.2f}s)" for o in outcomes)
+    assert stream.writes == len(outcomes) == 6
