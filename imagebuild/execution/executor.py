@@ -8,6 +8,7 @@ starting while the running ones finish, as make does: they are already paid.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
 import time
@@ -30,6 +31,7 @@ from imagebuild.errors import (
     TaskNotFoundError,
 )
 from imagebuild.execution.journal import Journal
+from imagebuild.execution.placement import Placement
 from imagebuild.imageformat import HEADER_BYTES, sniff_format
 from imagebuild.planning.cache import Cache
 from imagebuild.planning.files import atomic_write, hash_file
@@ -117,11 +119,6 @@ class Store:
 # up with hundreds of images a second (1,000 images at -j 256 against the
 # Runware emulator: 5.0 s instead of 5.4 s).
 RECORDING_THREADS = 2
-# A fresh clone's remote restores are fetched this many at a time, two such
-# chunks downloading at once (1,000 restores from S3: 5.75 s instead of 6.67 s
-# with one prefetch of all).
-PREFETCH_CHUNK = 128
-PREFETCHES_AT_ONCE = 2
 # Restores whose outputs together are smaller are copied on the event loop.
 INLINE_RESTORE_BYTES = 2 * 1024 * 1024
 # Answers that prove the provider did not run a submission, so it costs nothing
@@ -169,6 +166,7 @@ class Executor:
         self._recorders = anyio.CapacityLimiter(RECORDING_THREADS)
         # Per planned remote restore: set once its objects are in the local cache.
         self._arrived: dict[str, anyio.Event] = {}
+        self._placement = Placement((), self._destination, lambda step: None)
         self._confinement = Confinement(store.root)
 
     async def run(self, steps: list[Step]) -> list[Outcome]:
@@ -308,27 +306,31 @@ class Executor:
         )
 
     async def _prefetch(self, steps: list[Step]) -> None:
-        """Every planned remote restore's objects, as many at once as the remote
-        cache's concurrency allows, not ``-j``: the restores then copy from
-        the local cache. In chunks, two downloading at once, so that the
-        first copies are made while later objects are on their way. One
-        that did not arrive is fetched again by its own step, which knows
-        what to do instead."""
-        downloading = anyio.CapacityLimiter(PREFETCHES_AT_ONCE)
+        """Every planned remote restore's objects in one stream, as many at once
+        as the remote cache's concurrency allows, not ``-j``, each written to
+        its outputs as it lands (see :mod:`imagebuild.execution.placement`);
+        its steps then only record (1,000 restores from S3: about 10% faster
+        than copying from the local cache in chunks). A step whose object
+        did not come, or could not be written, restores on its own, which
+        knows what to do instead. A build that stops stops the stream."""
+        assert self.sharing is not None
+        loop = asyncio.get_running_loop()
 
-        async def prefetch(chunk: list[Step]) -> None:
-            assert self.sharing is not None
-            try:
-                async with downloading:
-                    with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(self.sharing.prefetch, chunk)
-            finally:
-                for step in chunk:
-                    self._arrived[step.name].set()
+        def landed(step: Step) -> None:
+            loop.call_soon_threadsafe(self._arrived[step.name].set)
 
-        async with anyio.create_task_group() as chunks:
-            for start in range(0, len(steps), PREFETCH_CHUNK):
-                chunks.start_soon(prefetch, steps[start : start + PREFETCH_CHUNK])
+        self._placement = Placement(steps, self._destination, landed)
+        try:
+            await anyio.to_thread.run_sync(
+                self.sharing.prefetch, steps, self._placement.stored, self._halted
+            )
+        except OSError:
+            # The local disk failed under the stream; each step's own restore
+            # meets the error again and reports it in its outcome.
+            pass
+        finally:
+            for step in steps:
+                self._arrived[step.name].set()
 
     async def _claim(self, step: Step) -> str | None:
         """Before paying for a step, a lease on it in the remote cache (a paid
@@ -521,7 +523,11 @@ class Executor:
     async def _restore(self, step: Step) -> bool:
         """Restore the step's outputs; False when they come from the remote
         cache and its copy did not survive verification."""
-        local = self.sharing is None or self.store.cache.lookup(step.fingerprint) is not None
+        local = (
+            self.sharing is None
+            or self._placement.wrote(step)
+            or self.store.cache.lookup(step.fingerprint) is not None
+        )
         if local and self._small(step):
             # A few small local files copy faster than a worker thread takes
             # the job and hands it back, and the event loop waits at most a
@@ -562,8 +568,11 @@ class Executor:
             if not self.sharing.fetch(step):
                 return False
         for path, output in zip(step.target.outputs, step.cached["outputs"], strict=True):
-            self.store.cache.restore(output["sha256"], self._destination(path))
-            self.store.stats.remember(path, output["sha256"])
+            digest, stat = self._placement.written.get(path, ("", None))
+            if digest != output["sha256"]:
+                self.store.cache.restore(output["sha256"], self._destination(path))
+                stat = None
+            self.store.stats.remember(path, output["sha256"], stat)
         self._record(step, step.cached)
         return True
 

@@ -10,6 +10,7 @@ slots: a target waiting on another machine holds no slot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
@@ -18,6 +19,7 @@ from imagebuild.planning.plan import Step
 
 if TYPE_CHECKING:
     from imagebuild.remote.client import RemoteCache
+    from imagebuild.remote.fetch import Stored
 
 ANOTHER_BUILD = "in the remote cache: another build generated it meanwhile"
 
@@ -59,10 +61,11 @@ class Sharing:
             self._held.discard(step.fingerprint)
             await anyio.to_thread.run_sync(self.remote.release, step.fingerprint)
 
-    def prefetch(self, steps: list[Step]) -> None:
-        """The objects of many restores into the local cache, in one go."""
+    def prefetch(self, steps: list[Step], stored: Stored, stopped: Callable[[], bool]) -> None:
+        """The objects of many restores into the local cache, in one go, each
+        handed to ``stored`` as it lands; ``stopped`` ends the stream early."""
         records = {step.fingerprint: step.cached for step in steps if step.cached is not None}
-        self.remote.fetch(records)
+        self.remote.fetch(records, stored, stopped)
 
     def fetch(self, step: Step) -> bool:
         """Bring a remote record's objects into the local cache, verified. A

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from imagebuild.planning.cache import Cache
 from imagebuild.remote.errors import RemoteError, StorageError
-from imagebuild.remote.fetch import Warn, fetch
+from imagebuild.remote.fetch import Stored, Warn, fetch
 from imagebuild.remote.lease import Heartbeat, Held, Leases, Recorded, TakenBy
 from imagebuild.remote.push import PushQueue, upload
 from imagebuild.remote.pushlog import PushLog
@@ -128,11 +128,20 @@ class RemoteCache:
 
         return self._attempt(listed, set())
 
-    def fetch(self, records: Mapping[str, Record]) -> set[str]:
+    def fetch(
+        self,
+        records: Mapping[str, Record],
+        stored: Stored | None = None,
+        stopped: Callable[[], bool] | None = None,
+    ) -> set[str]:
         """Bring the objects of ``records`` into the local cache, verified, and
         file the records in its index; the fingerprints that are complete
-        there now. A damaged object is a miss and a warning naming it."""
-        return self._attempt(lambda store: fetch(store, records, self.cache, self._warn), set())
+        there now. A damaged object is a miss and a warning naming it. Each
+        object is handed to ``stored`` as it lands (see
+        :func:`imagebuild.remote.fetch.fetch`, and ``stopped`` there)."""
+        return self._attempt(
+            lambda store: fetch(store, records, self.cache, self._warn, stored, stopped), set()
+        )
 
     def lease(self, fingerprint: str) -> Held | TakenBy | Recorded:
         """Claim the right to generate ``fingerprint``: Held (go ahead; the

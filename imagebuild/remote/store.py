@@ -24,6 +24,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 Job = tuple[str, Callable[[], Any]]
+# Called with a key and its job's result as each job ends.
+Each = Callable[[str, Any], None]
+# Called with a key and its bytes (None where nothing is there) as each read ends.
+Arrived = Callable[[str, bytes | None], None]
 # A process's own threads racing for one key on a filesystem whose create is
 # a look then a write (memory://, and sync backends without a precondition).
 _CREATES = threading.Lock()
@@ -112,18 +117,35 @@ class Store:
 
     def read(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The bytes at each key; keys with nothing there are left out."""
-        keys = list(dict.fromkeys(keys))
+        found: dict[str, bytes] = {}
+
+        def keep(key: str, data: bytes | None) -> None:
+            if data is not None:
+                found[key] = data
+
+        self.read_each(keys, keep)
+        return found
+
+    def read_each(
+        self,
+        keys: Iterable[str],
+        arrived: Arrived,
+        stopped: Callable[[], bool] | None = None,
+    ) -> None:
+        """Hand each key's bytes to ``arrived`` as soon as they come (None where
+        nothing is there), so that at most ``concurrency`` objects are in
+        memory at once. ``arrived`` runs on the thread that read the key
+        (fsspec's event loop, for an asynchronous filesystem): it must be
+        brief and must not raise. Once ``stopped()`` is true, keys not yet
+        asked for are left out."""
         fs = self.filesystem
-        if self._async:
-            jobs = [(key, _bind(fs._cat_file, self.path(key))) for key in keys]
-        else:
-            jobs = [(key, _bind(fs.cat_file, self.path(key))) for key in keys]
-        results = self._each("read", jobs, (FileNotFoundError,))
-        return {
-            key: result
-            for key, result in zip(keys, results, strict=True)
-            if not isinstance(result, BaseException)
-        }
+        read = fs._cat_file if self._async else fs.cat_file
+        jobs = [(key, _bind(read, self.path(key))) for key in dict.fromkeys(keys)]
+
+        def each(key: str, result: Any) -> None:
+            arrived(key, None if isinstance(result, BaseException) else result)
+
+        self._each("read", jobs, (FileNotFoundError,), each, stopped)
 
     def create(self, items: Mapping[str, bytes]) -> dict[str, bool]:
         """Create each key that does not exist; True where this call created
@@ -184,34 +206,44 @@ class Store:
             self.filesystem.pipe_file(path, data, mode="create")
 
     def _each(
-        self, verb: str, jobs: Sequence[Job], expected: tuple[type[BaseException], ...]
+        self,
+        verb: str,
+        jobs: Sequence[Job],
+        expected: tuple[type[BaseException], ...],
+        each: Each | None = None,
+        stopped: Callable[[], bool] | None = None,
     ) -> list[Any]:
-        """Each job's result in order; an ``expected`` exception stands for its
-        job's result, any other raises one StorageError for the whole call."""
+        """Each job's result in order, or handed to ``each`` as it comes (the
+        list then holds None); an ``expected`` exception stands for its job's
+        result, any other raises one StorageError for the whole call. Jobs
+        not started when ``stopped()`` turns true are not run."""
         if not jobs:
             return []
+        call = _Call(verb, expected, each, stopped)
         if self._async:
             from fsspec.asyn import sync
 
-            results: list[Any] = sync(self.filesystem.loop, self._gather, verb, jobs, expected)
+            results: list[Any] = sync(self.filesystem.loop, self._gather, call, jobs)
             return results
-        return self._threaded(verb, jobs, expected)
+        return self._threaded(call, jobs)
 
-    async def _gather(
-        self, verb: str, jobs: Sequence[Job], expected: tuple[type[BaseException], ...]
-    ) -> list[Any]:
+    async def _gather(self, call: _Call, jobs: Sequence[Job]) -> list[Any]:
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(key: str, job: Callable[[], Any]) -> Any:
             async with slots:
+                if call.stopped():
+                    return None
                 try:
-                    return await asyncio.wait_for(job(), self.timeout)
-                except expected as error:
-                    return error
+                    result = await asyncio.wait_for(job(), self.timeout)
+                except call.expected as error:
+                    result = error
                 except TimeoutError:
-                    raise self._failure(verb, key, f"no answer in {self.timeout:g} s") from None
+                    silent = f"no answer in {self.timeout:g} s"
+                    raise self._failure(call.verb, key, silent) from None
                 except Exception as error:
-                    raise self._failure(verb, key, _reason(error)) from None
+                    raise self._failure(call.verb, key, _reason(error)) from None
+            return call.handed(key, result)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -220,20 +252,21 @@ class Store:
             raise failures.exceptions[0] from None
         return [task.result() for task in tasks]
 
-    def _threaded(
-        self, verb: str, jobs: Sequence[Job], expected: tuple[type[BaseException], ...]
-    ) -> list[Any]:
-        def run(job: Callable[[], Any]) -> Any:
+    def _threaded(self, call: _Call, jobs: Sequence[Job]) -> list[Any]:
+        def run(key: str, job: Callable[[], Any]) -> Any:
+            if call.stopped():
+                return None
             try:
-                return job()
-            except expected as error:
-                return error
+                result = job()
+            except call.expected as error:
+                result = error
+            return call.handed(key, result)
 
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 self.concurrency, thread_name_prefix="imagebuild-remote"
             )
-        futures = [self._pool.submit(run, job) for _, job in jobs]
+        futures = [self._pool.submit(run, key, job) for key, job in jobs]
         limit = self.timeout * math.ceil(len(jobs) / self.concurrency)
         done, pending = concurrent.futures.wait(futures, limit, concurrent.futures.FIRST_EXCEPTION)
         for waiting in pending:
@@ -242,14 +275,35 @@ class Store:
         for key, future in zip(keys, futures, strict=True):
             error = future.exception() if future in done else None
             if error is not None:
-                raise self._failure(verb, key, _reason(error))
+                raise self._failure(call.verb, key, _reason(error))
         for key, future in zip(keys, futures, strict=True):
             if future in pending:
-                raise self._failure(verb, key, f"no answer in {limit:g} s")
+                raise self._failure(call.verb, key, f"no answer in {limit:g} s")
         return [future.result() for future in futures]
 
     def _failure(self, verb: str, key: str, reason: str) -> StorageError:
         return StorageError(f"remote cache {self.url}: cannot {verb} {key}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One batch of storage jobs: its verb (for messages), the exceptions that
+    stand for a job's result, and where results go as they come, if not
+    back to the caller in order."""
+
+    verb: str
+    expected: tuple[type[BaseException], ...]
+    each: Each | None
+    until: Callable[[], bool] | None
+
+    def stopped(self) -> bool:
+        return self.until is not None and self.until()
+
+    def handed(self, key: str, result: Any) -> Any:
+        if self.each is None:
+            return result
+        self.each(key, result)
+        return None
 
 
 def _bind(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:

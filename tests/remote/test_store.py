@@ -55,3 +55,26 @@ def test_many_reads_at_once_keep_their_keys(remote: Remote) -> None:
     assert all(store.create(items).values())
     assert store.read([*items, "cas/ff/absent"]) == items
     store.close()
+
+
+def test_reads_are_handed_on_one_by_one_as_they_arrive(remote: Remote) -> None:
+    store = store_of(remote)
+    items = {f"cas/{n:02x}/{n}": bytes([n]) * (n + 1) for n in range(20)}
+    store.create(items)
+    arrived: list[tuple[str, bytes | None]] = []
+    store.read_each([*items, "cas/ff/absent"], lambda key, data: arrived.append((key, data)))
+    assert len(arrived) == 21
+    assert dict(arrived) == {**items, "cas/ff/absent": None}
+    store.close()
+
+
+def test_a_stopped_read_asks_for_no_more(remote: Remote) -> None:
+    settings = resolve({"remote": remote.url, "concurrency": 1}, os.environ)
+    assert settings is not None
+    store = connect(settings)
+    items = {f"cas/{n:02x}/{n}": bytes([n]) for n in range(10)}
+    store.create(items)
+    arrived: list[str] = []
+    store.read_each(items, lambda key, data: arrived.append(key), lambda: len(arrived) >= 3)
+    assert arrived == list(items)[:3]
+    store.close()

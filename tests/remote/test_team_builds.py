@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ import pytest
 from PIL import Image
 
 from imagebuild.emulators import Faults, RunwareEmulator, serve
-from imagebuild.execution import executor
+from imagebuild.execution.executor import Executor
+from imagebuild.execution.placement import Placement
 from imagebuild.execution.sharing import Sharing
+from imagebuild.planning.cache import Cache
 from imagebuild.planning.plan import Step
 from imagebuild.remote.store import object_key
 from imagebuild.workspace import CACHE_ENV
@@ -105,39 +108,80 @@ def test_a_fresh_clone_restores_everything_and_asks_no_provider(
     assert set(project.actions(str(ci)).values()) == {"keep"}
 
 
-def test_restores_start_as_their_chunk_of_the_prefetch_arrives(
+def test_restores_go_on_as_their_objects_arrive_written_where_they_land(
     project: Project, remote: Remote, runware: RunwareEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     laptop = machine(project, "laptop", CAMPAIGN.format(url=remote.url, numbers="1, 2, 3, 4, 5"))
     project.build(str(laptop))
     requests = runware.stats.requests
-    monkeypatch.setattr(executor, "PREFETCH_CHUNK", 2)
-    chunks: list[list[str]] = []
-    restored_during_last: list[int] = []
-    prefetch = Sharing.prefetch
+    recorded: list[str] = []
+    arrivals: list[int] = []
+    copies: list[str] = []
+    record, stored, restore = Executor._record, Placement.stored, Cache.restore
 
-    def written() -> int:
-        folder = ci.parent / "out"
-        return len(list(folder.iterdir())) if folder.is_dir() else 0
+    def recording(executor: Executor, step: Step, entry: dict[str, Any]) -> None:
+        recorded.append(step.name)
+        record(executor, step, entry)
 
-    def recording(sharing: Sharing, steps: list[Step]) -> None:
-        chunks.append([step.name for step in steps])
-        if len(chunks) == 3:
-            # The last chunk holds back until earlier chunks' outputs are written.
+    def holding(placement: Placement, digest: str, data: bytes) -> None:
+        if len(arrivals) == 4:
+            # The last object holds back until earlier steps have recorded.
             deadline = time.monotonic() + 10
-            while not written() and time.monotonic() < deadline:
+            while not recorded and time.monotonic() < deadline:
                 time.sleep(0.01)
-            restored_during_last.append(written())
-        prefetch(sharing, steps)
+        arrivals.append(len(recorded))
+        stored(placement, digest, data)
 
-    monkeypatch.setattr(Sharing, "prefetch", recording)
+    def copying(cache: Cache, digest: str, destination: Path) -> None:
+        copies.append(digest)
+        restore(cache, digest, destination)
+
+    monkeypatch.setattr(Executor, "_record", recording)
+    monkeypatch.setattr(Placement, "stored", holding)
+    monkeypatch.setattr(Cache, "restore", copying)
     ci = fresh_clone(project, laptop, "ci")
     assert project.build(str(ci), "-j", "1")["summary"]["restored"] == 5
-    assert [len(chunk) for chunk in chunks] == [2, 2, 1]
-    assert sorted(name for chunk in chunks for name in chunk) == [
-        f"poster-{n}" for n in range(1, 6)
-    ]
-    assert restored_during_last[0] > 0, "no restore before the last chunk arrived"
+    assert len(arrivals) == 5
+    assert arrivals[-1] > 0, "no restore went on before the last object arrived"
+    assert copies == [], "every output was written as its object landed, not copied after"
+    assert runware.stats.requests == requests
+    assert outputs(ci) == outputs(laptop)
+    assert set(project.actions(str(ci)).values()) == {"keep"}
+
+
+def test_a_build_that_stops_stops_its_restore_stream(
+    project: Project, remote: Remote, runware: RunwareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_at_a_time = f"  remote: {remote.url}\n  concurrency: 1\n"
+    text = CAMPAIGN.format(url=remote.url, numbers="1, 2, 3, 4, 5")
+    laptop = machine(project, "laptop", text.replace(f"  remote: {remote.url}\n", one_at_a_time))
+    project.build(str(laptop))
+    requests = runware.stats.requests
+    arrivals: list[str] = []
+    stopped: list[Callable[[], bool]] = []
+    prefetch, stored = Sharing.prefetch, Placement.stored
+
+    def watching(sharing: Sharing, steps: list[Step], *handlers: Any) -> None:
+        stopped.append(handlers[1])
+        prefetch(sharing, steps, *handlers)
+
+    def interrupting(placement: Placement, digest: str, data: bytes) -> None:
+        arrivals.append(digest)
+        stored(placement, digest, data)
+        if len(arrivals) == 2:
+            signal.raise_signal(signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while not stopped[0]() and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    monkeypatch.setattr(Sharing, "prefetch", watching)
+    monkeypatch.setattr(Placement, "stored", interrupting)
+    ci = fresh_clone(project, laptop, "ci")
+    assert project.run("build", str(ci)).code == 130
+    assert len(arrivals) == 2, "nothing more was asked for once the build stopped"
+    monkeypatch.setattr(Placement, "stored", stored)
+    summary = project.build(str(ci))["summary"]
+    assert summary["restored"] + summary["kept"] == 5
     assert runware.stats.requests == requests
     assert outputs(ci) == outputs(laptop)
 
