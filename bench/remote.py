@@ -15,7 +15,9 @@
   action records first, as a fresh clone's plan would); versus plain s3fs:
   ``fs.get`` of the object keys into a folder, and a bare gather of
   ``_cat_file`` writing each file (the floor). Goal: within 1.2x of plain
-  s3fs. Every client gets the same connection pool (32).
+  s3fs. Every client gets the same connection pool (32), and every restore
+  a new client, as a fresh clone has: none starts with a session or open
+  connections that an earlier round made.
 """
 
 from __future__ import annotations
@@ -80,8 +82,6 @@ def images() -> list[bytes]:
 
 
 def main() -> None:
-    import s3fs
-
     from imagebuild.planning.cache import Cache
     from imagebuild.remote.client import RemoteCache
     from imagebuild.remote.settings import Mode, RemoteSettings
@@ -95,11 +95,7 @@ def main() -> None:
         AWS_DEFAULT_REGION="us-east-1",
     )
     try:
-        plain = s3fs.S3FileSystem(
-            skip_instance_cache=True,
-            max_concurrency=1,
-            config_kwargs={"max_pool_connections": CONNECTIONS},
-        )
+        plain = plain_filesystem()
         plain.mkdir("bench")
         settings = RemoteSettings("s3://bench/cache", concurrency=CONNECTIONS)
         made = Cache(work / "builder")
@@ -137,7 +133,7 @@ def main() -> None:
             for name, restore in RESTORES.items():
                 folder = work / f"{name}-{round_}"
                 cpu, started = time.process_time(), time.perf_counter()
-                restore(folder, settings, records, plain, keys)
+                restore(folder, settings, records, keys)
                 timings[name].append(time.perf_counter() - started)
                 cpus[name].append(time.process_time() - cpu)
         floor = min(statistics.median(timings[name]) for name in ("s3fs get", "s3fs gather"))
@@ -157,9 +153,18 @@ def main() -> None:
         server.wait(timeout=10)
 
 
-def _fetch(
-    folder: Path, settings: Any, records: dict[str, Any], plain: Any, keys: list[str]
-) -> None:
+def plain_filesystem() -> Any:
+    """A new s3fs client with the same connection pool as imagebuild's."""
+    import s3fs
+
+    return s3fs.S3FileSystem(
+        skip_instance_cache=True,
+        max_concurrency=1,
+        config_kwargs={"max_pool_connections": CONNECTIONS},
+    )
+
+
+def _fetch(folder: Path, settings: Any, records: dict[str, Any], keys: list[str]) -> None:
     from imagebuild.planning.cache import Cache
     from imagebuild.remote.client import RemoteCache
     from imagebuild.remote.settings import Mode
@@ -170,7 +175,7 @@ def _fetch(
 
 
 def _records_then_fetch(
-    folder: Path, settings: Any, records: dict[str, Any], plain: Any, keys: list[str]
+    folder: Path, settings: Any, records: dict[str, Any], keys: list[str]
 ) -> None:
     from imagebuild.planning.cache import Cache
     from imagebuild.remote.client import RemoteCache
@@ -181,16 +186,17 @@ def _records_then_fetch(
     remote.close()
 
 
-def _s3fs_get(folder: Path, settings: Any, records: Any, plain: Any, keys: list[str]) -> None:
+def _s3fs_get(folder: Path, settings: Any, records: Any, keys: list[str]) -> None:
     folder.mkdir(parents=True)
-    plain.get(keys, [str(folder / key.rsplit("/", 1)[-1]) for key in keys])
+    plain_filesystem().get(keys, [str(folder / key.rsplit("/", 1)[-1]) for key in keys])
 
 
-def _s3fs_gather(folder: Path, settings: Any, records: Any, plain: Any, keys: list[str]) -> None:
+def _s3fs_gather(folder: Path, settings: Any, records: Any, keys: list[str]) -> None:
     import asyncio
 
     from fsspec.asyn import sync
 
+    plain = plain_filesystem()
     folder.mkdir(parents=True)
     slots = asyncio.Semaphore(CONNECTIONS)
 
