@@ -8,7 +8,8 @@ Each object is verified and stored on the thread that downloaded it, as it
 arrives, and handed on from there (to be written to its outputs): a build
 restoring a campaign is bound by the interpreter lock, and every hand-over
 of work to another thread costs the downloads a wait for it. At most the
-store's ``concurrency`` objects are in memory at once.
+store's ``concurrency`` objects, and about ``IN_MEMORY`` bytes of them, are
+in memory at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from imagebuild.remote.records import Record
 from imagebuild.remote.store import Store, object_key
 
 Warn = Callable[[str], None]
+# Bytes of objects in memory at once, going by their records' sizes: a stream
+# of large images asks for fewer at a time (never fewer than one).
+IN_MEMORY = 64 * 1024 * 1024
 # Called with each verified object's sha256 and bytes once it is in the local
 # cache, on the downloading thread; it must be brief and must not raise.
 Stored = Callable[[str, bytes], None]
@@ -67,7 +71,8 @@ def fetch(
     def stop() -> bool:
         return bool(failures) or (stopped is not None and stopped())
 
-    store.read_each(wanted, arrived, stop)
+    largest = max((size for _, size in wanted.values()), default=1)
+    store.read_each(wanted, arrived, stop, IN_MEMORY // max(largest, 1))
     if failures:
         raise failures[0]
     missing = {digest for digest, _ in wanted.values()} - here

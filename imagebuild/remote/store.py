@@ -131,13 +131,14 @@ class Store:
         keys: Iterable[str],
         arrived: Arrived,
         stopped: Callable[[], bool] | None = None,
+        at_once: int | None = None,
     ) -> None:
         """Hand each key's bytes to ``arrived`` as soon as they come (None where
-        nothing is there), so that at most ``concurrency`` objects are in
-        memory at once. ``arrived`` runs on the thread that read the key
-        (fsspec's event loop, for an asynchronous filesystem): it must be
-        brief and must not raise. Once ``stopped()`` is true, keys not yet
-        asked for are left out."""
+        nothing is there), so that at most ``at_once`` objects (default and
+        at most ``concurrency``) are in memory at once. ``arrived`` runs on
+        the thread that read the key (fsspec's event loop, for an
+        asynchronous filesystem): it must be brief and must not raise. Once
+        ``stopped()`` is true, keys not yet asked for are left out."""
         fs = self.filesystem
         read = fs._cat_file if self._async else fs.cat_file
         jobs = [(key, _bind(read, self.path(key))) for key in dict.fromkeys(keys)]
@@ -145,7 +146,7 @@ class Store:
         def each(key: str, result: Any) -> None:
             arrived(key, None if isinstance(result, BaseException) else result)
 
-        self._each("read", jobs, (FileNotFoundError,), each, stopped)
+        self._each("read", jobs, (FileNotFoundError,), each, stopped, at_once)
 
     def create(self, items: Mapping[str, bytes]) -> dict[str, bool]:
         """Create each key that does not exist; True where this call created
@@ -212,14 +213,17 @@ class Store:
         expected: tuple[type[BaseException], ...],
         each: Each | None = None,
         stopped: Callable[[], bool] | None = None,
+        at_once: int | None = None,
     ) -> list[Any]:
         """Each job's result in order, or handed to ``each`` as it comes (the
         list then holds None); an ``expected`` exception stands for its job's
         result, any other raises one StorageError for the whole call. Jobs
-        not started when ``stopped()`` turns true are not run."""
+        not started when ``stopped()`` turns true are not run; at most
+        ``at_once`` (up to ``concurrency``) run together."""
         if not jobs:
             return []
-        call = _Call(verb, expected, each, stopped)
+        together = max(1, min(at_once or self.concurrency, self.concurrency))
+        call = _Call(verb, expected, each, stopped, together)
         if self._async:
             from fsspec.asyn import sync
 
@@ -228,7 +232,7 @@ class Store:
         return self._threaded(call, jobs)
 
     async def _gather(self, call: _Call, jobs: Sequence[Job]) -> list[Any]:
-        slots = asyncio.Semaphore(self.concurrency)
+        slots = asyncio.Semaphore(call.together)
 
         async def one(key: str, job: Callable[[], Any]) -> Any:
             async with slots:
@@ -253,21 +257,24 @@ class Store:
         return [task.result() for task in tasks]
 
     def _threaded(self, call: _Call, jobs: Sequence[Job]) -> list[Any]:
+        slots = threading.Semaphore(call.together)
+
         def run(key: str, job: Callable[[], Any]) -> Any:
-            if call.stopped():
-                return None
-            try:
-                result = job()
-            except call.expected as error:
-                result = error
-            return call.handed(key, result)
+            with slots:
+                if call.stopped():
+                    return None
+                try:
+                    result = job()
+                except call.expected as error:
+                    result = error
+                return call.handed(key, result)
 
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 self.concurrency, thread_name_prefix="imagebuild-remote"
             )
         futures = [self._pool.submit(run, key, job) for key, job in jobs]
-        limit = self.timeout * math.ceil(len(jobs) / self.concurrency)
+        limit = self.timeout * math.ceil(len(jobs) / call.together)
         done, pending = concurrent.futures.wait(futures, limit, concurrent.futures.FIRST_EXCEPTION)
         for waiting in pending:
             waiting.cancel()
@@ -288,13 +295,15 @@ class Store:
 @dataclass(frozen=True, slots=True)
 class _Call:
     """One batch of storage jobs: its verb (for messages), the exceptions that
-    stand for a job's result, and where results go as they come, if not
-    back to the caller in order."""
+    stand for a job's result, where results go as they come (if not back
+    to the caller in order), when to stop, and how many run at once."""
 
     verb: str
     expected: tuple[type[BaseException], ...]
     each: Each | None
     until: Callable[[], bool] | None
+    # Jobs running at once.
+    together: int
 
     def stopped(self) -> bool:
         return self.until is not None and self.until()

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from imagebuild.remote import fetch as fetch_module
 from imagebuild.remote.fetch import fetch
 from tests.remote.conftest import Remote, made, sha
 from tests.remote.test_client import pushed, raw
@@ -74,3 +77,27 @@ def test_a_local_disk_that_refuses_is_an_os_error_not_a_remote_problem(remote: R
     store.close()
     assert remote.warnings == []
     assert all(fresh.lookup(fp) is None for fp in records)
+
+
+def test_large_objects_are_asked_for_fewer_at_a_time(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pixels = [bytes([n]) * 1000 for n in range(1, 7)]
+    laptop = remote.cache("laptop")
+    records = dict([made(laptop, "sheet", *pixels)])
+    assert remote.open(laptop).upload(records) == dict.fromkeys(records, "pushed")
+    monkeypatch.setattr(fetch_module, "IN_MEMORY", 2500)
+    store = store_of(remote)
+    asked: list[int | None] = []
+    read_each = store.read_each
+
+    def watching(keys: Any, arrived: Any, stopped: Any = None, at_once: int | None = None) -> None:
+        asked.append(at_once)
+        read_each(keys, arrived, stopped, at_once)
+
+    monkeypatch.setattr(store, "read_each", watching)
+    fresh = remote.cache("ci")
+    assert fetch(store, records, fresh, remote.warnings.append) == set(records)
+    assert asked == [2], "2,500 bytes hold two objects of 1,000"
+    assert all(fresh.object_path(sha(data)).read_bytes() == data for data in pixels)
+    store.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import time
 
 from imagebuild.remote.settings import resolve
 from imagebuild.remote.store import Store, connect, lease_key, object_key, record_key
@@ -77,4 +80,50 @@ def test_a_stopped_read_asks_for_no_more(remote: Remote) -> None:
     arrived: list[str] = []
     store.read_each(items, lambda key, data: arrived.append(key), lambda: len(arrived) >= 3)
     assert arrived == list(items)[:3]
+    store.close()
+
+
+def test_reads_at_once_stay_within_the_limit(remote: Remote) -> None:
+    store = store_of(remote)
+    items = {f"cas/{n:02x}/{n}": bytes([n]) for n in range(24)}
+    store.create(items)
+    fs = store.filesystem
+    running: list[int] = [0]
+    most: list[int] = [0]
+    name = "_cat_file" if store._async else "cat_file"
+    read = getattr(fs, name)
+
+    def start() -> None:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+
+    if store._async:
+
+        async def counting(path: str) -> bytes:
+            start()
+            try:
+                await asyncio.sleep(0.01)
+                data: bytes = await read(path)
+                return data
+            finally:
+                running[0] -= 1
+    else:
+
+        def counting(path: str) -> bytes:  # type: ignore[misc]
+            with lock:
+                start()
+            try:
+                time.sleep(0.01)
+                data: bytes = read(path)
+                return data
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    lock = threading.Lock()
+    setattr(fs, name, counting)
+    found: dict[str, bytes | None] = {}
+    store.read_each(items, found.__setitem__, at_once=3)
+    assert found == items
+    assert 1 < most[0] <= 3
     store.close()
