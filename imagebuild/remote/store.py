@@ -243,8 +243,8 @@ class Store:
                 except call.expected as error:
                     result = error
                 except TimeoutError:
-                    silent = f"no answer in {self.timeout:g} s"
-                    raise self._failure(call.verb, key, silent) from None
+                    reason = f"no answer in {self.timeout:g} s"
+                    raise self._failure(call.verb, key, reason) from None
                 except Exception as error:
                     raise self._failure(call.verb, key, _reason(error)) from None
             return call.handed(key, result)
