@@ -9,7 +9,8 @@ arrives, and handed on from there (to be written to its outputs): a build
 restoring a campaign is bound by the interpreter lock, and every hand-over
 of work to another thread costs the downloads a wait for it. At most the
 store's ``concurrency`` objects, and about ``IN_MEMORY`` bytes of them, are
-in memory at once.
+in memory at once, whatever the remote holds: each read stops one byte past
+the size its record says.
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ def fetch(
         return bool(failures) or (stopped is not None and stopped())
 
     largest = max((size for _, size in wanted.values()), default=1)
-    store.read_each(wanted, arrived, stop, IN_MEMORY // max(largest, 1))
+    # One byte more than the record says: enough to tell a larger object,
+    # never the whole of one that a remote made huge.
+    most = {key: size + 1 for key, (_, size) in wanted.items()}
+    store.read_each(wanted, arrived, stop, IN_MEMORY // max(largest, 1), most)
     if failures:
         raise failures[0]
     missing = {digest for digest, _ in wanted.values()} - here
@@ -88,7 +92,9 @@ def fetch(
 def _problem(digest: str, size: int, data: bytes | None) -> str | None:
     if data is None:
         return "is missing though a record names it"
-    if len(data) != size:
+    if len(data) > size:
+        return f"is larger than the {size} bytes its record says"
+    if len(data) < size:
         return f"has {len(data)} bytes, not {size}"
     actual = hashlib.sha256(data).hexdigest()
     if actual != digest:

@@ -132,16 +132,25 @@ class Store:
         arrived: Arrived,
         stopped: Callable[[], bool] | None = None,
         at_once: int | None = None,
+        most: Mapping[str, int] | None = None,
     ) -> None:
         """Hand each key's bytes to ``arrived`` as soon as they come (None where
         nothing is there), so that at most ``at_once`` objects (default and
         at most ``concurrency``) are in memory at once. ``arrived`` runs on
         the thread that read the key (fsspec's event loop, for an
         asynchronous filesystem): it must be brief and must not raise. Once
-        ``stopped()`` is true, keys not yet asked for are left out."""
+        ``stopped()`` is true, keys not yet asked for are left out. A key
+        with a number in ``most`` is read up to that many bytes (a ranged
+        read): whatever a remote holds there, no more comes into memory."""
         fs = self.filesystem
         read = fs._cat_file if self._async else fs.cat_file
-        jobs = [(key, _bind(read, self.path(key))) for key in dict.fromkeys(keys)]
+        limits = most or {}
+        jobs = [
+            (key, _bind(read, self.path(key), start=0, end=limits[key]))
+            if key in limits
+            else (key, _bind(read, self.path(key)))
+            for key in dict.fromkeys(keys)
+        ]
 
         def each(key: str, result: Any) -> None:
             arrived(key, None if isinstance(result, BaseException) else result)

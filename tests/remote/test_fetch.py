@@ -88,16 +88,52 @@ def test_large_objects_are_asked_for_fewer_at_a_time(
     assert remote.open(laptop).upload(records) == dict.fromkeys(records, "pushed")
     monkeypatch.setattr(fetch_module, "IN_MEMORY", 2500)
     store = store_of(remote)
-    asked: list[int | None] = []
+    asked: list[int] = []
     read_each = store.read_each
 
-    def watching(keys: Any, arrived: Any, stopped: Any = None, at_once: int | None = None) -> None:
+    def watching(keys: Any, arrived: Any, stopped: Any, at_once: int, most: Any) -> None:
         asked.append(at_once)
-        read_each(keys, arrived, stopped, at_once)
+        read_each(keys, arrived, stopped, at_once, most)
 
     monkeypatch.setattr(store, "read_each", watching)
     fresh = remote.cache("ci")
     assert fetch(store, records, fresh, remote.warnings.append) == set(records)
     assert asked == [2], "2,500 bytes hold two objects of 1,000"
     assert all(fresh.object_path(sha(data)).read_bytes() == data for data in pixels)
+    store.close()
+
+
+def test_an_object_larger_than_its_record_says_is_never_read_whole(remote: Remote) -> None:
+    records = pushed(remote, remote.cache("laptop"), "hero")
+    ((fp, record),) = records.items()
+    digest, size = record["outputs"][0]["sha256"], record["outputs"][0]["size"]
+    fs, root = raw(remote)
+    path = f"{root}/cas/{digest[:2]}/{digest}"
+    fs.rm_file(path)
+    fs.pipe_file(path, b"x" * 1_000_000)
+    store = store_of(remote)
+    name = "_cat_file" if store._async else "cat_file"
+    read = getattr(store.filesystem, name)
+    lengths: list[int] = []
+
+    if store._async:
+
+        async def measuring(*args: Any, **kwargs: Any) -> bytes:
+            data: bytes = await read(*args, **kwargs)
+            lengths.append(len(data))
+            return data
+    else:
+
+        def measuring(*args: Any, **kwargs: Any) -> bytes:  # type: ignore[misc]
+            data: bytes = read(*args, **kwargs)
+            lengths.append(len(data))
+            return data
+
+    setattr(store.filesystem, name, measuring)
+    fresh = remote.cache("ci")
+    assert fetch(store, records, fresh, remote.warnings.append) == set()
+    assert lengths == [size + 1]
+    (warning,) = remote.warnings
+    assert f"is larger than the {size} bytes its record says" in warning
+    assert fresh.lookup(fp) is None
     store.close()
