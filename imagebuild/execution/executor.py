@@ -568,10 +568,9 @@ class Executor:
             if not self.sharing.fetch(step):
                 return False
         for path, output in zip(step.target.outputs, step.cached["outputs"], strict=True):
-            digest, stat = self._placement.written.get(path, ("", None))
-            if digest != output["sha256"]:
+            stat = self._placement.stat_of(path, output["sha256"])
+            if stat is None:
                 self.store.cache.restore(output["sha256"], self._destination(path))
-                stat = None
             self.store.stats.remember(path, output["sha256"], stat)
         self._record(step, step.cached)
         return True

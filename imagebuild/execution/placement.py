@@ -60,10 +60,15 @@ class Placement:
             if not waiting:
                 self._landed(step)
 
+    def stat_of(self, path: str, digest: str) -> os.stat_result | None:
+        """The stat of output ``path`` if ``digest``'s object was written there."""
+        written = self.written.get(path)
+        return written[1] if written is not None and written[0] == digest else None
+
     def wrote(self, step: Step) -> bool:
         """Whether every output of ``step`` holds its object already."""
         assert step.cached is not None
         return all(
-            self.written.get(path, ("",))[0] == output["sha256"]
+            self.stat_of(path, output["sha256"]) is not None
             for path, output in zip(step.target.outputs, step.cached["outputs"], strict=True)
         )
